@@ -1,0 +1,83 @@
+"""The kiosk server: Flask pages and Socket.IO namespaces for the interview room.
+
+``create_app`` reads top to bottom: defaults, the instance's config file, ``KIOSK_*``
+environment variables, then test overrides; it opens the one database connection and
+registers the audiences (organiser, rater, observer) and the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, redirect, request, url_for
+from flask_socketio import SocketIO
+
+from .i18n import CATALOG, normalise_lang, translate
+from .instance import DATABASE_FILE, default_instance_path, ensure_instance, token_key
+from .live import Presence
+from .storage import Store
+
+# Threading mode: one OS thread per socket is ample for a room of tablets and keeps the
+# single SQLite connection simple. Issue "fast under load" measures gevent against it.
+ASYNC_MODE = "threading"
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app for one instance folder."""
+    instance = Path((test_config or {}).get("INSTANCE_PATH") or default_instance_path())
+    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
+    secret = ensure_instance(instance)
+    app.config.from_mapping(
+        SECRET_KEY=secret.hex(),
+        DATABASE=str(instance / DATABASE_FILE),
+        EVENT_ID=None,
+        PUBLIC_URL=None,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("KIOSK")
+    if test_config:
+        app.config.update(test_config)
+
+    app.extensions["kiosk.store"] = Store(app.config["DATABASE"])
+    app.extensions["kiosk.token_key"] = token_key(secret)
+    app.extensions["kiosk.presence"] = Presence()
+    # One SocketIO per app (not a module singleton) so tests can build many apps.
+    socketio = SocketIO(
+        app,
+        async_mode=ASYNC_MODE,
+        cors_allowed_origins=None,  # same origin only
+        max_http_buffer_size=MAX_MESSAGE_BYTES,
+        logger=False,
+        engineio_logger=False,
+    )
+    app.extensions["socketio"] = socketio
+
+    from . import auth, observer, organiser, rater
+
+    app.register_blueprint(auth.bp)
+    for audience in (organiser, rater, observer):
+        app.register_blueprint(audience.bp)
+        socketio.on_namespace(audience.Live(audience.NAMESPACE))
+
+    @app.context_processor
+    def language() -> dict[str, Any]:
+        lang = normalise_lang(request.cookies.get("lang"))
+        return {
+            "lang": lang,
+            "t": lambda key, **kw: translate(key, lang, **kw),
+            "catalog": CATALOG[lang],
+        }
+
+    @app.get("/")
+    def index() -> Any:
+        return redirect(url_for("auth.login"))
+
+    from .cli import register
+
+    register(app)
+    return app

@@ -1,0 +1,77 @@
+"""Organiser sign-in by password, and the language switch (both open to anyone)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .audit import record, record_refusal
+from .i18n import normalise_lang, translate
+from .live import store
+from .storage import Store
+
+bp = Blueprint("auth", __name__)
+
+PASSWORD_SETTING = "organiser_password"
+
+
+def set_organiser_password(st: Store, password: str) -> None:
+    """Store the organiser password as a scrypt hash (Werkzeug's, not ours)."""
+    with st.write() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO setting(key, value) VALUES (?, ?)",
+            [PASSWORD_SETTING, generate_password_hash(password)],
+        )
+        record(db, "cli", "organiser_password_set", "accepted")
+
+
+def organiser_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not session.get("organiser"):
+            return redirect(url_for("auth.login", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _safe_next(target: str | None, default: str = "organiser.console") -> str:
+    """Only same-site paths: never redirect anyone off the kiosk."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for(default)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    lang = normalise_lang(request.cookies.get("lang"))
+    error = None
+    if request.method == "POST":
+        stored = store().setting(PASSWORD_SETTING)
+        password = request.form.get("password", "")
+        if stored and 0 < len(password) <= 200 and check_password_hash(stored, password):
+            session.clear()  # a fresh session on every sign-in
+            session["organiser"] = True
+            with store().write() as db:
+                record(db, "organiser", "signed_in", "accepted")
+            return redirect(_safe_next(request.args.get("next")))
+        record_refusal(store(), "anonymous", "sign_in", "bad_password")
+        error = translate("error.bad_password", lang)
+    return render_template("login.html", error=error), (401 if error else 200)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/lang/<code>")
+def switch_language(code: str) -> Any:
+    response = redirect(_safe_next(request.args.get("next"), default="auth.login"))
+    response.set_cookie("lang", normalise_lang(code), max_age=365 * 86400, samesite="Lax")
+    return response

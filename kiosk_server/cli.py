@@ -1,0 +1,218 @@
+"""The ``kiosk`` command: one sub-command per operator act, each a thin layer over the library."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from .auth import set_organiser_password
+from .enrolment import issue_observer, issue_unissued_seats, pending_tokens
+from .events import create_event, list_events
+from .importer import KINDS, ImportFault, import_setup
+from .live import event_id as served_event_id
+from .live import store, token_key
+
+
+def _event(event: int | None) -> int:
+    """The event to act on: ``--event``, or the instance's only event."""
+    if event is not None:
+        return event
+    events = list_events(store())
+    if len(events) == 1:
+        return int(events[0]["id"])
+    if not events:
+        raise click.ClickException("no event in this instance: run `kiosk init` first")
+    listing = ", ".join(f"{e['id']} ({e['name']})" for e in events)
+    raise click.ClickException(
+        f"this instance holds several events; choose with --event: {listing}"
+    )
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
+    """Print what a person needs to start: URLs and each pending seat's QR code."""
+    from .qr import terminal
+
+    pending = pending_tokens(store(), token_key(), ev)
+    printed = [f"{base_url}/login", f"{base_url}/organiser/enrolment-sheet"]
+    click.echo(f"\n组织者控制台 Organiser console:  {base_url}/login")
+    click.echo(f"登记二维码打印页 QR sheet (after sign-in): {base_url}/organiser/enrolment-sheet")
+    for observer in pending["observers"]:
+        url = f"{base_url}/observe/{observer['token']}"
+        printed.append(url)
+        click.echo(f"监督屏 Observer screen {observer['label']}:  {url}")
+    for seat in pending["seats"]:
+        url = f"{base_url}/enrol/{seat['token']}"
+        printed.append(url)
+        click.echo(f"\n{seat['room_name']} 评委{seat['number']} enrolment:  {url}")
+        if with_qr:
+            click.echo(terminal(url))
+    return printed
+
+
+def _serve(app: Flask, host: str, port: int) -> None:
+    from .serving import serve_forever
+
+    serve_forever(app, host, port)
+
+
+def register(app: Flask) -> None:
+    """Attach every command to ``app.cli``."""
+
+    @app.cli.command("init")
+    @click.option(
+        "--name", required=True, help="The event's name, e.g. 某镇2026年中层干部竞争上岗."
+    )
+    @click.option("--password", help="Organiser password (default: generated and printed).")
+    @click.option("--rehearsal", is_flag=True, help="Flag the event as a rehearsal.")
+    @click.option(
+        "--threshold",
+        default=5,
+        show_default=True,
+        help="Raters needed before the highest and lowest totals are dropped.",
+    )
+    def init_command(name: str, password: str | None, rehearsal: bool, threshold: int) -> None:
+        """Create the instance folder (database, secret) and a new event."""
+        try:
+            ev = create_event(store(), name, rehearsal, threshold)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if password is None or store().setting("organiser_password") is None:
+            password = password or _new_password()
+            set_organiser_password(store(), password)
+            click.echo(f"organiser password: {password}")
+        click.echo(f"event {ev} created in {current_app.instance_path}")
+
+    @app.cli.command("import")
+    @click.option("--event", type=int, help="Event id (default: the instance's only event).")
+    @click.option(
+        "--rooms",
+        type=click.Path(exists=True, path_type=Path),
+        help="Rooms and their rater seat counts.",
+    )
+    @click.option(
+        "--posts",
+        type=click.Path(exists=True, path_type=Path),
+        help="Posts and their number of seats (职数).",
+    )
+    @click.option(
+        "--rubric",
+        type=click.Path(exists=True, path_type=Path),
+        help="Interview rubric items with maximum and step.",
+    )
+    @click.option(
+        "--candidates",
+        type=click.Path(exists=True, path_type=Path),
+        help="Candidates with up to two ordered preferences.",
+    )
+    @click.option(
+        "--raters",
+        type=click.Path(exists=True, path_type=Path),
+        help="Raters, optionally placed on a room's seat.",
+    )
+    @click.option(
+        "--draw",
+        type=click.Path(exists=True, path_type=Path),
+        help="Draw numbers and rooms (replaces numbers not yet called).",
+    )
+    def import_command(event: int | None, **files: Path | None) -> None:
+        """Import set-up files (CSV in UTF-8/BOM/GBK, or XLSX); all or nothing."""
+        given = {kind: path for kind, path in files.items() if path is not None}
+        if not given:
+            raise click.UsageError(f"give at least one of: --{' --'.join(KINDS)}")
+        ev = _event(event)
+        try:
+            counts = import_setup(store(), ev, given)
+        except ImportFault as exc:
+            raise click.ClickException(f"nothing imported: {exc}") from None
+        issued = issue_unissued_seats(store(), token_key(), ev, "cli")
+        for kind, count in counts.items():
+            click.echo(f"{kind}: {count} rows")
+        if issued:
+            click.echo(f"{issued} rater seats given enrolment codes")
+
+    @app.cli.command("serve")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option("--port", default=5000, show_default=True, help="Port to listen on.")
+    def serve_command(host: str, port: int) -> None:
+        """Serve the event to the room's tablets and screens."""
+        if served_event_id() is None:
+            raise click.ClickException(
+                "no single event to serve: run `kiosk init` or set KIOSK_EVENT_ID"
+            )
+        click.echo(f"serving on http://{host}:{port}/ (Ctrl+C stops)")
+        _serve(current_app._get_current_object(), host, port)  # type: ignore[attr-defined]
+
+    @app.cli.command("demo")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option("--port", default=5000, show_default=True, help="Port to listen on.")
+    @click.option("--fresh", is_flag=True, help="Discard the demo database and start over.")
+    @click.option("--no-serve", is_flag=True, help="Set up and print links, but do not serve.")
+    def demo_command(host: str, port: int, fresh: bool, no_serve: bool) -> None:
+        """Create (or reuse) the demo event in this instance, print its links, serve it."""
+        from .demo import EVENT_NAME, write_setup
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if fresh:
+            store().close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(app.config["DATABASE"] + suffix).unlink(missing_ok=True)
+            from .storage import Store
+
+            app.extensions["kiosk.store"] = Store(app.config["DATABASE"])
+        events = list_events(store())
+        if events and events[0]["name"] != EVENT_NAME:
+            raise click.ClickException(
+                "this instance holds a real event; the demo needs its own KIOSK_INSTANCE_PATH"
+            )
+        if not events:
+            ev = create_event(store(), EVENT_NAME)
+            files = write_setup(Path(app.instance_path) / "demo-setup")
+            import_setup(store(), ev, files)
+            issue_unissued_seats(store(), token_key(), ev, "demo")
+            for label in ("县委组织部", "纪委监委"):
+                issue_observer(store(), token_key(), ev, label, "demo")
+            click.echo(f"demo set-up files (import examples): {app.instance_path}/demo-setup")
+        ev = _event(None)
+        password = _new_password()
+        set_organiser_password(store(), password)
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        print_links(base, ev)
+        click.echo(f"\n组织者密码 Organiser password: {password}")
+        sys.stdout.flush()
+        if not no_serve:
+            _serve(app, host, port)
+
+    @app.cli.command("rehearse")
+    @click.option("--raters", default=7, show_default=True, help="Simulated rater tablets.")
+    @click.option("--candidates", default=5, show_default=True, help="Candidates to interview.")
+    @click.option("--seed", default=1, show_default=True, help="Seed for the simulated scores.")
+    def rehearse_command(raters: int, candidates: int, seed: int) -> None:
+        """Run a mock event in a throw-away instance: N tablets score M candidates over
+        real Socket.IO; prints the results table."""
+        from .rehearsal import rehearse
+
+        if not 1 <= raters <= 30 or not 1 <= candidates <= 500:
+            raise click.UsageError("raters must be 1..30 and candidates 1..500")
+        click.echo(rehearse(raters, candidates, seed))
+
+
+def main() -> None:
+    """Entry point of the ``kiosk`` console script."""
+    from . import create_app
+
+    FlaskGroup(
+        create_app=lambda: create_app(),
+        add_default_commands=False,
+        add_version_option=False,
+        load_dotenv=False,
+        help="Interview scoring kiosk. The instance folder is KIOSK_INSTANCE_PATH.",
+    )(prog_name="kiosk")

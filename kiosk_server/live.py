@@ -1,0 +1,169 @@
+"""What the socket edges share: the app's services, presence, pushes and the error guard.
+
+Pushes are whole snapshots built by ``interview`` views, so a screen that missed an
+event is corrected by the next one, and a reconnecting client is brought up to date by
+the snapshot sent at connect.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_socketio import Namespace, SocketIO
+
+from . import interview
+from .audit import record_refusal
+from .errors import UserError, internal_error_payload
+from .i18n import normalise_lang
+from .storage import Store
+
+log = logging.getLogger(__name__)
+
+
+class Presence:
+    """Which seats have a live socket right now (memory only: it is a fact about now)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sids: dict[int, set[str]] = {}
+
+    def join(self, seat_id: int, sid: str) -> None:
+        with self._lock:
+            self._sids.setdefault(seat_id, set()).add(sid)
+
+    def leave(self, sid: str) -> None:
+        with self._lock:
+            for sids in self._sids.values():
+                sids.discard(sid)
+
+    def sids(self, seat_id: int) -> list[str]:
+        with self._lock:
+            return sorted(self._sids.get(seat_id, ()))
+
+    def online(self) -> set[int]:
+        with self._lock:
+            return {seat for seat, sids in self._sids.items() if sids}
+
+
+def store(app: Flask | None = None) -> Store:
+    return (app or current_app).extensions["kiosk.store"]  # type: ignore[no-any-return]
+
+
+def socketio(app: Flask | None = None) -> SocketIO:
+    return (app or current_app).extensions["socketio"]  # type: ignore[no-any-return]
+
+
+def presence(app: Flask | None = None) -> Presence:
+    return (app or current_app).extensions["kiosk.presence"]  # type: ignore[no-any-return]
+
+
+def token_key(app: Flask | None = None) -> bytes:
+    return (app or current_app).extensions["kiosk.token_key"]  # type: ignore[no-any-return]
+
+
+def event_id(app: Flask | None = None) -> int | None:
+    """The event this server runs: configured, or the instance's only event."""
+    app = app or current_app
+    configured = app.config.get("EVENT_ID")
+    if configured:
+        return int(configured)
+    rows = store(app).rows("SELECT id FROM event ORDER BY id")
+    return int(rows[0]["id"]) if len(rows) == 1 else None
+
+
+def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool = True) -> None:
+    """Push fresh snapshots: the board to observers, the console to organisers, and, when
+    ``tablets``, each tablet of ``room_id`` (every room when None) its own view."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    ev = event_id(app)
+    if ev is None:
+        return
+    sio, st = socketio(app), store(app)
+    sio.emit("board", interview.board(st, ev), to=f"event:{ev}", namespace="/observer")
+    sio.emit(
+        "console",
+        interview.board(st, ev, organiser=True, online=presence(app).online()),
+        to=f"event:{ev}",
+        namespace="/organiser",
+    )
+    if not tablets:
+        return
+    sql = "SELECT seat.* FROM seat JOIN room ON room.id = seat.room_id WHERE room.event_id = ?"
+    params: list[Any] = [ev]
+    if room_id is not None:
+        sql += " AND seat.room_id = ?"
+        params.append(room_id)
+    for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
+        seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
+        sio.emit("state", interview.rater_view(st, seat), to=f"seat:{seat.id}", namespace="/rater")
+
+
+def client_lang(auth: object = None) -> str:
+    """The client's language: from the socket auth, else its ``lang`` cookie."""
+    if isinstance(auth, dict) and isinstance(auth.get("lang"), str):
+        return normalise_lang(auth["lang"])
+    return normalise_lang(request.cookies.get("lang"))
+
+
+class Audience(Namespace):
+    """A socket namespace that remembers who each connection is, from connect on."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
+        self._lock = threading.Lock()
+        self._who: dict[str, tuple[Any, str]] = {}
+
+    def remember(self, identity: Any, lang: str) -> None:
+        with self._lock:
+            self._who[request.sid] = (identity, lang)  # type: ignore[attr-defined]
+
+    def forget(self) -> Any:
+        with self._lock:
+            found = self._who.pop(request.sid, None)  # type: ignore[attr-defined]
+        return None if found is None else found[0]
+
+    def identity(self) -> Any:
+        with self._lock:
+            found = self._who.get(request.sid)  # type: ignore[attr-defined]
+        if found is None:
+            raise UserError("not_authenticated")
+        return found[0]
+
+    def lang(self) -> str:
+        with self._lock:
+            found = self._who.get(request.sid)  # type: ignore[attr-defined]
+        return found[1] if found else client_lang()
+
+    def actor(self) -> str:
+        raise NotImplementedError
+
+
+def guarded(action: str) -> Callable:
+    """Wrap a socket handler: a UserError becomes a localised refusal that is recorded;
+    any other exception is logged (type only: payloads may hold scores) and answered
+    with a generic error. The handler's own return value is the ack."""
+
+    def decorate(handler: Callable) -> Callable:
+        @functools.wraps(handler)
+        def wrapper(self: Audience, *args: Any) -> Any:
+            try:
+                return handler(self, *args)
+            except UserError as err:
+                try:
+                    actor = self.actor()
+                except UserError:
+                    actor = "anonymous"
+                record_refusal(store(), actor, action, err.code, field=err.field)
+                return err.payload(self.lang())
+            except Exception as exc:  # noqa: BLE001 - the last line of defence
+                log.error("socket handler %s failed: %s", action, type(exc).__name__)
+                return internal_error_payload(self.lang())
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,147 @@
+"""The organiser's console: pages and the ``/organiser`` socket namespace.
+
+Every act (call, open, close, pause, resume, re-issue a seat, new observer link) is a
+socket event answered through its ack; the console redraws from the ``console``
+snapshots pushed after each change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request, session, url_for
+from flask_socketio import ConnectionRefusedError, emit, join_room
+
+from . import interview
+from .auth import organiser_required
+from .enrolment import issue_observer, issue_seat, pending_tokens
+from .errors import UserError
+from .live import Audience, client_lang, event_id, guarded, presence, publish, store, token_key
+from .qr import svg
+
+NAMESPACE = "/organiser"
+bp = Blueprint("organiser", __name__, url_prefix="/organiser")
+
+
+def public_url(path: str) -> str:
+    """An absolute URL for a QR code: the configured public address, else this request's."""
+    from flask import current_app
+
+    base = current_app.config.get("PUBLIC_URL") or request.host_url
+    return base.rstrip("/") + path
+
+
+@bp.get("/")
+@organiser_required
+def console() -> Any:
+    return render_template("console.html", event_id=event_id())
+
+
+@bp.get("/enrolment-sheet")
+@organiser_required
+def enrolment_sheet() -> Any:
+    """Printable QR codes for every seat and observer screen not yet enrolled."""
+    ev = event_id()
+    if ev is None:
+        abort(404)
+    pending = pending_tokens(store(), token_key(), ev)
+    for seat in pending["seats"]:
+        seat["url"] = public_url(url_for("rater.enrol", token=seat["token"]))
+        seat["svg"] = svg(seat["url"])
+    for observer in pending["observers"]:
+        observer["url"] = public_url(url_for("observer.observe", token=observer["token"]))
+        observer["svg"] = svg(observer["url"])
+    return render_template("enrolment_sheet.html", pending=pending)
+
+
+def _single(args: tuple[Any, ...]) -> dict[str, Any]:
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise UserError("malformed")
+    return args[0]
+
+
+class Live(Audience):
+    """The ``/organiser`` namespace: signed-in organisers only."""
+
+    def actor(self) -> str:
+        self.identity()
+        return "organiser"
+
+    def on_connect(self, auth: Any = None) -> None:
+        ev = event_id()
+        if not session.get("organiser") or ev is None:
+            raise ConnectionRefusedError("not_authenticated")
+        self.remember(ev, client_lang(auth))
+        join_room(f"event:{ev}")
+        emit("console", interview.board(store(), ev, organiser=True, online=presence().online()))
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        self.forget()
+
+    @guarded("call_candidate")
+    def on_call(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        room_id = data.get("room_id")
+        round_id = interview.call_candidate(
+            store(), self.identity(), room_id, data.get("draw_number"), self.actor()
+        )
+        publish(room_id=int(room_id))  # type: ignore[arg-type]
+        return {"ok": True, "round_id": round_id}
+
+    @guarded("open_round")
+    def on_open(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        interview.open_round(store(), self.identity(), data.get("round_id"), self.actor())
+        publish()
+        return {"ok": True}
+
+    @guarded("close_round")
+    def on_close(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        interview.close_round(
+            store(), self.identity(), data.get("round_id"), data.get("reason"), self.actor()
+        )
+        publish()
+        return {"ok": True}
+
+    @guarded("pause_room")
+    def on_pause(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        interview.set_paused(
+            store(),
+            self.identity(),
+            data.get("room_id"),
+            bool(data.get("paused", True)),
+            self.actor(),
+        )
+        publish()
+        return {"ok": True}
+
+    @guarded("reissue_seat")
+    def on_reissue(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        seat_id = data.get("seat_id")
+        ev = self.identity()
+        found = store().row(
+            "SELECT seat.id FROM seat JOIN room ON room.id = seat.room_id"
+            " WHERE seat.id = ? AND room.event_id = ?",
+            [seat_id if isinstance(seat_id, int) else -1, ev],
+        )
+        if found is None:
+            raise UserError("unknown_seat")
+        token = issue_seat(store(), token_key(), found["id"], self.actor())
+        from .rater import disconnect_seat
+
+        disconnect_seat(found["id"])
+        publish()
+        return {"ok": True, "url": public_url(url_for("rater.enrol", token=token))}
+
+    @guarded("issue_observer")
+    def on_new_observer(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        label = data.get("label")
+        if not isinstance(label, str) or not label.strip():
+            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
+        token = issue_observer(store(), token_key(), self.identity(), label.strip(), self.actor())
+        publish()
+        return {"ok": True, "url": public_url(url_for("observer.observe", token=token))}

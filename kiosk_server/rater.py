@@ -1,0 +1,156 @@
+"""The rater tablet's pages (from ``rater_client``) and the ``/rater`` socket namespace.
+
+A tablet proves its seat with the credential it received at enrolment: the browser
+holds it in an HttpOnly cookie, the Python client passes it in the Socket.IO auth.
+Every event re-checks the credential, so a re-issued seat's old tablet is cut off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask_socketio import ConnectionRefusedError, emit, join_room
+
+from rater_client import ASSETS
+
+from . import interview
+from .audit import record_refusal
+from .enrolment import authenticate_seat, enrol_seat, seat_for_token
+from .errors import UserError
+from .i18n import normalise_lang
+from .live import Audience, client_lang, guarded, presence, publish, socketio, store
+
+NAMESPACE = "/rater"
+SEAT_COOKIE = "kiosk_seat"
+bp = Blueprint(
+    "rater",
+    __name__,
+    template_folder=str(ASSETS / "templates"),
+    static_folder=str(ASSETS / "static"),
+    static_url_path="/tablet-static",
+)
+
+
+def _lang() -> str:
+    return normalise_lang(request.cookies.get("lang"))
+
+
+@bp.get("/enrol/<token>")
+def enrol(token: str) -> Any:
+    """The page a seat's QR code opens: says which seat, and enrols on one tap."""
+    seat = seat_for_token(store(), token)
+    return render_template("enrol.html", seat=seat, token=token, error=None)
+
+
+@bp.post("/enrol/<token>")
+def enrol_submit(token: str) -> Any:
+    try:
+        credential, _seat = enrol_seat(store(), token)
+    except UserError as err:
+        record_refusal(store(), "anonymous", "enrol_seat", err.code)
+        seat = seat_for_token(store(), token)
+        message = err.payload(_lang())["error"]["message"]
+        return render_template("enrol.html", seat=seat, token=token, error=message), 409
+    publish()
+    response = make_response(redirect(url_for("rater.tablet")))
+    response.set_cookie(
+        SEAT_COOKIE,
+        credential,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+        max_age=7 * 86400,
+    )
+    return response
+
+
+@bp.post("/api/enrol")
+def enrol_api() -> Any:
+    """Enrolment for the Python client: JSON in, the credential and seat out."""
+    data = request.get_json(silent=True)
+    token = data.get("token") if isinstance(data, dict) else None
+    try:
+        credential, seat = enrol_seat(store(), token)
+    except UserError as err:
+        record_refusal(store(), "anonymous", "enrol_seat", err.code)
+        return err.payload(normalise_lang(request.headers.get("Accept-Language"))), 409
+    publish()
+    return {
+        "ok": True,
+        "credential": credential,
+        "seat": {"id": seat.id, "number": seat.number, "room_id": seat.room_id},
+    }
+
+
+@bp.get("/tablet")
+def tablet() -> Any:
+    seat = authenticate_seat(store(), request.cookies.get(SEAT_COOKIE))
+    if seat is None:
+        return render_template("enrol.html", seat=None, token=None, error=None), 401
+    return render_template("tablet.html", seat=seat)
+
+
+def disconnect_seat(seat_id: int) -> None:
+    """Cut a seat's live sockets (after a re-issue) so the old tablet learns at once."""
+    sio = socketio()
+    for sid in presence().sids(seat_id):
+        sio.emit("revoked", {}, to=sid, namespace=NAMESPACE)
+        sio.server.disconnect(sid, namespace=NAMESPACE)
+
+
+class Live(Audience):
+    """The ``/rater`` namespace: one enrolled seat per connection."""
+
+    def actor(self) -> str:
+        seat, _credential = self.identity()
+        return seat.actor  # type: ignore[no-any-return]
+
+    def seat(self) -> interview.Seat:
+        """The seat, re-authenticated: a re-issued seat's old credential fails here."""
+        _seat, credential = self.identity()
+        current = authenticate_seat(store(), credential)
+        if current is None:
+            raise UserError("not_authenticated")
+        return current
+
+    def on_connect(self, auth: Any = None) -> None:
+        credential = auth.get("credential") if isinstance(auth, dict) else None
+        credential = credential or request.cookies.get(SEAT_COOKIE)
+        seat = authenticate_seat(store(), credential)
+        if seat is None:
+            record_refusal(store(), "anonymous", "rater_connect", "not_authenticated")
+            raise ConnectionRefusedError("not_authenticated")
+        self.remember((seat, credential), client_lang(auth))
+        join_room(f"seat:{seat.id}")
+        presence().join(seat.id, request.sid)  # type: ignore[attr-defined]
+        emit("state", interview.rater_view(store(), seat))
+        publish(tablets=False)  # the console's online flags; no tablet view changed
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        self.forget()
+        presence().leave(request.sid)  # type: ignore[attr-defined]
+        publish(tablets=False)
+
+    @guarded("sync")
+    def on_sync(self, *args: Any) -> dict[str, Any]:
+        """A tablet asks for its view again (e.g. after waking)."""
+        return {"ok": True, "state": interview.rater_view(store(), self.seat())}
+
+    @guarded("submit_sheet")
+    def on_submit(self, *args: Any) -> dict[str, Any]:
+        if len(args) != 1:
+            raise UserError("malformed")
+        seat = self.seat()
+        ack = interview.submit_sheet(store(), seat, args[0])
+        publish(room_id=seat.room_id)
+        return ack
+
+    @guarded("declare_conflict")
+    def on_recuse(self, *args: Any) -> dict[str, Any]:
+        if len(args) != 1:
+            raise UserError("malformed")
+        seat = self.seat()
+        ack = interview.declare_conflict(store(), seat, args[0])
+        publish(room_id=seat.room_id)
+        return ack

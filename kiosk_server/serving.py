@@ -1,0 +1,42 @@
+"""Serving the app: Werkzeug's threaded server, which carries the threading async mode.
+
+Flask-SocketIO's own ``run`` uses the same server; we build it ourselves to pass one
+fix: after a WebSocket session ends the connection is closed, instead of being kept
+alive for another HTTP request. Without it the server reads the client's closing
+WebSocket frames as a malformed request and the client waits seconds for a close reply.
+The server choice for heavy load is measured in benchmarks (see docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+
+class RequestHandler(WSGIRequestHandler):
+    def run_wsgi(self) -> None:
+        websocket = self.headers.get("Upgrade", "").lower() == "websocket"
+        super().run_wsgi()
+        if websocket:
+            self.close_connection = True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Request lines are not logged: URLs carry enrolment tokens."""
+
+
+def build_server(app: Flask, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
+    """A threaded server for ``app`` (port 0 picks a free one: see ``server_port``)."""
+    return make_server(host, port, app, threaded=True, request_handler=RequestHandler)
+
+
+def serve_forever(app: Flask, host: str, port: int) -> None:
+    build_server(app, host, port).serve_forever()
+
+
+def serve_in_thread(app: Flask, host: str = "127.0.0.1") -> tuple[str, BaseWSGIServer]:
+    """Serve on a free port from a daemon thread (drills and tests); returns (url, server)."""
+    server = build_server(app, host, 0)
+    threading.Thread(target=server.serve_forever, daemon=True, name="kiosk-server").start()
+    return f"http://{host}:{server.server_port}", server

@@ -1,0 +1,44 @@
+/* The observer screen: redrawn from each "board" snapshot, live, no polling. */
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const { t, el, field, connect, roomState, renderResult, renderFinished } = window.Kiosk;
+  const roomsBox = document.getElementById("rooms");
+  const template = document.getElementById("board-room");
+  const rooms = new Map();
+
+  function roomNode(room) {
+    if (!rooms.has(room.id)) {
+      const node = template.content.firstElementChild.cloneNode(true);
+      node.dataset.room = room.code;
+      roomsBox.append(node);
+      rooms.set(room.id, node);
+    }
+    return rooms.get(room.id);
+  }
+
+  function draw(board) {
+    document.getElementById("event-name").textContent = board.event.name + (board.event.rehearsal ? " (演练)" : "");
+    for (const room of board.rooms) {
+      const node = roomNode(room);
+      const state = roomState(room);
+      node.dataset.state = state;
+      field(node, "name").textContent = room.name;
+      field(node, "number").textContent = room.round ? String(room.round.draw_number) : "—";
+      field(node, "state").textContent = t("state." + state);
+      field(node, "seats").replaceChildren(...room.seats.map((seat) => {
+        const status = seat.status || (seat.enrolled ? "idle" : "not_seated");
+        const mark = { submitted: "✓", recused: t("board.recused"), pending: "…", not_seated: "—" }[status] || "";
+        return el("li", { class: "tick " + status, "data-seat": seat.number, "data-status": status },
+          el("span", { class: "seat-label", text: t("console.seat", { n: seat.number }) }),
+          el("span", { class: "mark", text: mark }));
+      }));
+      const result = field(node, "result");
+      result.replaceChildren();
+      if (room.round && room.round.result) result.append(renderResult(room.round.result));
+      renderFinished(field(node, "finished"), room.finished);
+    }
+  }
+
+  const socket = connect("/observer");
+  socket.on("board", draw);
+});

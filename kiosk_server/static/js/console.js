@@ -1,0 +1,115 @@
+/* The organiser console: acts through socket events with acks; redrawn from "console". */
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const { t, el, field, connect, roomState, renderResult, renderFinished } = window.Kiosk;
+  const roomsBox = document.getElementById("rooms");
+  const template = document.getElementById("room-template");
+  const nodes = new Map();
+  let latest = null;
+  const socket = connect("/organiser");
+
+  function act(event, payload, node) {
+    const error = node ? field(node, "error") : null;
+    return new Promise((resolve) => {
+      socket.timeout(10000).emit(event, payload, (err, ack) => {
+        if (err || !ack || !ack.ok) {
+          const message = err ? t("console.connection_lost") : ack.error.message;
+          if (error) error.textContent = message;
+          resolve(null);
+        } else {
+          if (error) error.textContent = "";
+          resolve(ack);
+        }
+      });
+    });
+  }
+
+  function roomById(id) { return latest.rooms.find((r) => r.id === id); }
+
+  function wire(node, roomId) {
+    node.addEventListener("click", async (e) => {
+      const button = e.target.closest("button");
+      if (!button) return;
+      const room = roomById(roomId);
+      const round = room.round;
+      switch (button.dataset.act) {
+        case "call": await act("call", { room_id: roomId }, node); break;
+        case "call-number": {
+          const n = parseInt(field(node, "waiting").value, 10);
+          if (n) await act("call", { room_id: roomId, draw_number: n }, node);
+          break;
+        }
+        case "open": await act("open", { round_id: round.id }, node); break;
+        case "close": {
+          const pending = room.seats.some((s) => s.status === "pending");
+          if (pending) { field(node, "close-early").hidden = false; field(node, "reason").focus(); }
+          else await act("close", { round_id: round.id }, node);
+          break;
+        }
+        case "close-confirm": {
+          const reason = field(node, "reason").value.trim();
+          if (!reason) { field(node, "error").textContent = t("error.reason_required"); break; }
+          if (await act("close", { round_id: round.id, reason }, node)) {
+            field(node, "close-early").hidden = true; field(node, "reason").value = "";
+          }
+          break;
+        }
+        case "pause": await act("pause", { room_id: roomId, paused: !room.paused }, node); break;
+        case "reissue": {
+          if (!window.confirm(t("console.reissue_confirm"))) break;
+          const ack = await act("reissue", { seat_id: parseInt(button.dataset.seat, 10) }, node);
+          if (ack) field(node, "error").textContent = ack.url;
+          break;
+        }
+      }
+    });
+  }
+
+  function draw(view) {
+    latest = view;
+    document.getElementById("event-name").textContent = view.event.name + (view.event.rehearsal ? " (演练)" : "");
+    for (const room of view.rooms) {
+      if (!nodes.has(room.id)) {
+        const node = template.content.firstElementChild.cloneNode(true);
+        node.dataset.room = room.code;
+        wire(node, room.id);
+        roomsBox.append(node);
+        nodes.set(room.id, node);
+      }
+      const node = nodes.get(room.id);
+      const state = roomState(room);
+      const round = room.round;
+      node.dataset.state = state;
+      field(node, "name").textContent = room.name;
+      field(node, "state").textContent = t("state." + state);
+      field(node, "number").textContent = round ? String(round.draw_number) : "—";
+      field(node, "seats").replaceChildren(...room.seats.map((seat) => el("li", { "data-seat": seat.number, "data-status": seat.status || "" },
+        el("strong", { text: t("console.seat", { n: seat.number }) }), " ",
+        el("span", { class: seat.enrolled ? "ok" : "muted", text: seat.enrolled ? t("console.enrolled") : t("console.not_enrolled") }), " · ",
+        el("span", { class: seat.online ? "ok" : "muted", text: seat.online ? t("console.online") : t("console.offline") }),
+        seat.status && seat.status !== "not_seated" ? el("span", { class: "tag " + seat.status, text: t("console." + seat.status) }) : null,
+        el("button", { type: "button", class: "link", "data-act": "reissue", "data-seat": seat.id, text: t("console.reissue") }))));
+      const select = field(node, "waiting");
+      select.replaceChildren(...room.waiting.map((n) => el("option", { value: n, text: String(n) })));
+      const active = round && round.state !== "closed";
+      node.querySelector('[data-act="call"]').disabled = room.paused || active || room.waiting.length === 0;
+      node.querySelector('[data-act="call-number"]').disabled = room.paused || active || room.waiting.length === 0;
+      node.querySelector('[data-act="open"]').disabled = room.paused || !round || round.state !== "called";
+      node.querySelector('[data-act="close"]').disabled = !round || round.state !== "open";
+      node.querySelector('[data-act="pause"]').textContent = room.paused ? t("console.resume") : t("console.pause");
+      if (!round || round.state !== "open") field(node, "close-early").hidden = true;
+      const result = field(node, "result");
+      result.replaceChildren();
+      if (round && round.result) result.append(renderResult(round.result));
+      renderFinished(field(node, "finished"), room.finished);
+    }
+    document.getElementById("observers").replaceChildren(...view.observers.map((o) =>
+      el("li", {}, o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
+  }
+
+  socket.on("console", draw);
+  document.getElementById("new-observer").addEventListener("click", async () => {
+    const ack = await act("new_observer", {}, null);
+    if (ack) document.getElementById("observer-link").textContent = ack.url;
+  });
+});

@@ -1,0 +1,209 @@
+"""The one SQLite connection: WAL, synchronous=FULL, writes serialised through one lock.
+
+One connection for the whole process keeps us clear of SQLite's WAL-reset race
+(it needs two connections) and makes "one writer" true by construction. A write
+returns only after COMMIT, so whatever the caller acknowledges afterwards is on disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS setting (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    is_rehearsal INTEGER NOT NULL DEFAULT 0,
+    drop_threshold INTEGER NOT NULL DEFAULT 5,
+    weight_written INTEGER NOT NULL DEFAULT 30,
+    weight_evaluation INTEGER NOT NULL DEFAULT 40,
+    weight_interview INTEGER NOT NULL DEFAULT 30,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS post (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seats INTEGER NOT NULL CHECK (seats >= 1),
+    UNIQUE (event_id, code)
+);
+CREATE TABLE IF NOT EXISTS room (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (event_id, code)
+);
+CREATE TABLE IF NOT EXISTS candidate (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    reg_no TEXT NOT NULL,
+    name TEXT NOT NULL,
+    unit TEXT NOT NULL DEFAULT '',
+    room_id INTEGER REFERENCES room(id),
+    draw_number INTEGER CHECK (draw_number >= 1),
+    UNIQUE (event_id, reg_no),
+    UNIQUE (event_id, draw_number)
+);
+CREATE TABLE IF NOT EXISTS preference (
+    candidate_id INTEGER NOT NULL REFERENCES candidate(id),
+    rank INTEGER NOT NULL CHECK (rank IN (1, 2)),
+    post_id INTEGER NOT NULL REFERENCES post(id),
+    PRIMARY KEY (candidate_id, rank),
+    UNIQUE (candidate_id, post_id)
+);
+CREATE TABLE IF NOT EXISTS rater (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    name TEXT NOT NULL,
+    unit TEXT NOT NULL DEFAULT '',
+    seat_id INTEGER UNIQUE REFERENCES seat(id)
+);
+CREATE TABLE IF NOT EXISTS seat (
+    id INTEGER PRIMARY KEY,
+    room_id INTEGER NOT NULL REFERENCES room(id),
+    number INTEGER NOT NULL CHECK (number >= 1),
+    generation INTEGER NOT NULL DEFAULT 0,
+    token_digest TEXT UNIQUE,
+    credential_digest TEXT UNIQUE,
+    issued_at TEXT,
+    enrolled_at TEXT,
+    UNIQUE (room_id, number)
+);
+CREATE TABLE IF NOT EXISTS observer (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    label TEXT NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 1,
+    token_digest TEXT UNIQUE,
+    credential_digest TEXT UNIQUE,
+    issued_at TEXT NOT NULL,
+    enrolled_at TEXT,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS rubric_item (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    position INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    label_zh TEXT NOT NULL,
+    label_en TEXT NOT NULL,
+    max TEXT NOT NULL,
+    step TEXT NOT NULL,
+    UNIQUE (event_id, code)
+);
+CREATE TABLE IF NOT EXISTS round (
+    id INTEGER PRIMARY KEY,
+    room_id INTEGER NOT NULL REFERENCES room(id),
+    candidate_id INTEGER NOT NULL UNIQUE REFERENCES candidate(id),
+    draw_number INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('called', 'open', 'closed')),
+    called_at TEXT NOT NULL,
+    opened_at TEXT,
+    closed_at TEXT,
+    close_reason TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_active_round_per_room
+    ON round(room_id) WHERE state != 'closed';
+CREATE TABLE IF NOT EXISTS round_seat (
+    round_id INTEGER NOT NULL REFERENCES round(id),
+    seat_id INTEGER NOT NULL REFERENCES seat(id),
+    PRIMARY KEY (round_id, seat_id)
+);
+CREATE TABLE IF NOT EXISTS sheet (
+    id INTEGER PRIMARY KEY,
+    round_id INTEGER NOT NULL REFERENCES round(id),
+    seat_id INTEGER NOT NULL REFERENCES seat(id),
+    kind TEXT NOT NULL CHECK (kind IN ('score', 'recusal')),
+    items TEXT,
+    total TEXT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    submitted_at TEXT NOT NULL,
+    UNIQUE (round_id, seat_id)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    disposition TEXT NOT NULL CHECK (disposition IN ('accepted', 'refused')),
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TRIGGER IF NOT EXISTS sheet_is_append_only BEFORE UPDATE ON sheet
+BEGIN SELECT RAISE(ABORT, 'score sheets are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS sheet_is_never_deleted BEFORE DELETE ON sheet
+BEGIN SELECT RAISE(ABORT, 'score sheets are append-only'); END;
+"""
+
+
+def utcnow() -> str:
+    """UTC timestamp with milliseconds, the one clock every record uses."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Store:
+    """The process's single SQLite connection and the lock that serialises its use."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged score must survive power loss, not only a process kill.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        with self._lock:
+            # executescript commits as it goes; every statement is IF NOT EXISTS.
+            conn.executescript(SCHEMA)
+        with self.write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO setting(key, value) VALUES ('schema_version', ?)",
+                [str(SCHEMA_VERSION)],
+            )
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One transaction; COMMIT has happened (and fsynced) when the block exits."""
+        with self._lock, self.db.atomic():
+            yield self.db
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite_utils.Database]:
+        """Consistent reads under the same lock (one connection is not thread-safe alone)."""
+        with self._lock:
+            yield self.db
+
+    def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        with self.read() as db:
+            return list(db.query(sql, params))
+
+    def row(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def setting(self, key: str) -> str | None:
+        found = self.row("SELECT value FROM setting WHERE key = ?", [key])
+        return None if found is None else str(found["value"])
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()

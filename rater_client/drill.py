@@ -1,0 +1,127 @@
+"""Python stand-ins for the organiser console and an observer screen, for drills and tests.
+
+They speak the same Socket.IO protocol as the browser pages (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+import socketio
+
+from .client import _checked
+
+
+class _Watcher:
+    """A socket client that keeps the last snapshot of one event and can wait for a change."""
+
+    event = ""
+    namespace = ""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.view: dict[str, Any] | None = None
+        self.views = 0
+        self._changed = threading.Condition()
+        self.sio = socketio.Client(
+            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1
+        )
+        self.sio.on(self.event, self._on_view, namespace=self.namespace)
+
+    def _on_view(self, view: dict[str, Any]) -> None:
+        with self._changed:
+            self.view = view
+            self.views += 1
+            self._changed.notify_all()
+
+    def _connect(
+        self, headers: dict[str, str] | None = None, auth: dict[str, Any] | None = None
+    ) -> None:
+        self.sio.connect(
+            self.base_url,
+            namespaces=[self.namespace],
+            transports=["websocket"],
+            headers=headers or {},
+            auth=auth,
+            wait_timeout=self.timeout,
+        )
+        self.wait_for(lambda v: True)
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float | None = None
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + (timeout or self.timeout)
+        with self._changed:
+            while self.view is None or not predicate(self.view):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"view not reached; last view: {self.view}")
+                self._changed.wait(left)
+            return self.view
+
+    def room(self, code: str) -> dict[str, Any]:
+        assert self.view is not None
+        return next(r for r in self.view["rooms"] if r["code"] == code)
+
+    def close(self) -> None:
+        self.sio.disconnect()
+
+
+class OrganiserClient(_Watcher):
+    """Signs in with the organiser password and drives rooms."""
+
+    event = "console"
+    namespace = "/organiser"
+
+    def login(self, password: str) -> None:
+        self.http = requests.Session()
+        response = self.http.post(
+            f"{self.base_url}/login",
+            data={"password": password},
+            allow_redirects=False,
+            timeout=self.timeout,
+        )
+        if response.status_code != 302:
+            raise PermissionError("organiser sign-in refused")
+        cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
+        self._connect(headers={"Cookie": cookie})
+
+    def act(self, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return _checked(
+            self.sio.call(event, payload, namespace=self.namespace, timeout=self.timeout)
+        )
+
+    def call_next(self, room_id: int, draw_number: int | None = None) -> int:
+        return int(self.act("call", {"room_id": room_id, "draw_number": draw_number})["round_id"])
+
+    def open_round(self, round_id: int) -> None:
+        self.act("open", {"round_id": round_id})
+
+    def close_round(self, round_id: int, reason: str | None = None) -> None:
+        self.act("close", {"round_id": round_id, "reason": reason})
+
+    def enrolment_tokens(self) -> list[str]:
+        """Tokens of every seat not yet enrolled, read off the printable QR sheet."""
+        page = self.http.get(f"{self.base_url}/organiser/enrolment-sheet", timeout=self.timeout)
+        page.raise_for_status()
+        return re.findall(r'data-enrol-token="([^"]+)"', page.text)
+
+
+class ObserverClient(_Watcher):
+    """An observer screen: spends its one-time link, then watches the board."""
+
+    event = "board"
+    namespace = "/observer"
+
+    def open_link(self, url: str) -> None:
+        http = requests.Session()
+        response = http.post(url, allow_redirects=False, timeout=self.timeout)
+        if response.status_code != 302:
+            raise PermissionError("observer link refused")
+        self._connect(auth={"credential": http.cookies.get("kiosk_observer")})

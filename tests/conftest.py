@@ -1,0 +1,113 @@
+"""Fixtures that read like the domain: an event with two rooms, raters, observers, organiser."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from kiosk_server import create_app
+from kiosk_server.auth import set_organiser_password
+from kiosk_server.enrolment import issue_observer, issue_unissued_seats, pending_tokens
+from kiosk_server.events import create_event
+from kiosk_server.importer import import_setup
+from kiosk_server.live import store, token_key
+
+PASSWORD = "correct horse battery staple"
+# Room A has 5 seats (the drop rule applies), room B has 3.
+ROOMS = [["A", "第一面试室", 5], ["B", "第二面试室", 3]]
+RUBRIC = [
+    ["analysis", "综合分析能力", "Analysis", "40", "0.5"],
+    ["expression", "言语表达能力", "Expression", "30", "0.5"],
+    ["bearing", "举止仪表", "Bearing", "30", "1"],
+]
+CANDIDATES = [
+    ["R001", "王伟", "党政办", "P1", "P2"],
+    ["R002", "李娜", "财政所", "P2", ""],
+    ["R003", "张敏", "综治中心", "P1", ""],
+    ["R004", "刘洋", "农业中心", "P2", "P1"],
+    ["R005", "陈静", "党政办", "P1", ""],
+    ["R006", "杨帆", "财政所", "P2", ""],
+]
+DRAW = [[1, "R003", "A"], [2, "R001", "A"], [3, "R004", "A"], [4, "R002", "B"], [5, "R006", "B"]]
+
+
+def write_csv(path: Path, rows: list[list[Any]], encoding: str = "utf-8") -> Path:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def setup_files(folder: Path) -> dict[str, Path]:
+    folder.mkdir(exist_ok=True)
+    return {
+        "rooms": write_csv(folder / "rooms.csv", [["code", "name", "seats"], *ROOMS]),
+        "posts": write_csv(
+            folder / "posts.csv",
+            [["code", "name", "seats"], ["P1", "党政办公室主任", 1], ["P2", "财政所所长", 1]],
+        ),
+        "rubric": write_csv(
+            folder / "rubric.csv", [["code", "label_zh", "label_en", "max", "step"], *RUBRIC]
+        ),
+        "candidates": write_csv(
+            folder / "candidates.csv",
+            [["reg_no", "name", "unit", "preference1", "preference2"], *CANDIDATES],
+        ),
+        "draw": write_csv(folder / "draw.csv", [["draw_number", "reg_no", "room"], *DRAW]),
+    }
+
+
+class Event:
+    """The set-up event and the secrets a test needs to act as each audience."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        with app.app_context():
+            self.id = create_event(store(), "测试竞争上岗")
+            import_setup(store(), self.id, setup_files(Path(app.instance_path) / "setup"))
+            issue_unissued_seats(store(), token_key(), self.id, "test")
+            self.observer_token = issue_observer(store(), token_key(), self.id, "纪委", "test")
+            set_organiser_password(store(), PASSWORD)
+            pending = pending_tokens(store(), token_key(), self.id)
+        self.seat_tokens = {(s["code"], s["number"]): s["token"] for s in pending["seats"]}
+        self.rooms = {
+            r["code"]: r["id"] for r in store(app).rows("SELECT id, code FROM room ORDER BY code")
+        }
+
+    def token(self, room: str, number: int) -> str:
+        return self.seat_tokens[(room, number)]
+
+    def refresh_token(self, room: str, number: int) -> str:
+        with self.app.app_context():
+            pending = pending_tokens(store(), token_key(), self.id)
+        found = {(s["code"], s["number"]): s["token"] for s in pending["seats"]}
+        return found[(room, number)]
+
+    def audit(self, action: str | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM audit", []
+        if action:
+            sql, params = sql + " WHERE action = ?", [action]
+        return store(self.app).rows(sql + " ORDER BY id", params)
+
+    def sheets(self) -> list[dict[str, Any]]:
+        return store(self.app).rows("SELECT * FROM sheet ORDER BY id")
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True})
+    yield app
+    store(app).close()
+
+
+@pytest.fixture
+def event(app: Flask) -> Event:
+    return Event(app)
+
+
+def sheet(analysis: str = "37.5", expression: str = "28.5", bearing: str = "29") -> dict:
+    return {"analysis": analysis, "expression": expression, "bearing": bearing}
