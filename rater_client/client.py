@@ -60,6 +60,8 @@ class RaterClient:
         self.sio = socketio.Client(
             reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1
         )
+        self.connects = 0
+        self.sio.on("connect", self._on_connect, namespace="/rater")
         self.sio.on("state", self._on_state, namespace="/rater")
         self.sio.on("revoked", self._on_revoked, namespace="/rater")
 
@@ -97,6 +99,21 @@ class RaterClient:
         self.sio.disconnect()
 
     # --- following the room -----------------------------------------------------
+
+    def _on_connect(self) -> None:
+        with self._changed:
+            self.connects += 1
+            self._changed.notify_all()
+
+    def wait_connected(self, timeout: float | None = None) -> None:
+        """Block until the socket is (re)connected; the client reconnects by itself."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        with self._changed:
+            while "/rater" not in self.sio.namespaces:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("not connected")
+                self._changed.wait(min(left, 0.1))
 
     def _on_state(self, state: dict[str, Any]) -> None:
         with self._changed:
@@ -138,7 +155,8 @@ class RaterClient:
     # --- acts -------------------------------------------------------------------
 
     def call(self, event: str, payload: Any) -> Any:
-        """Emit one raw event and return the raw acknowledgement (for tests of bad input)."""
+        """Emit one raw event and return the raw acknowledgement (waits out a reconnection)."""
+        self.wait_connected()
         return self.sio.call(event, payload, namespace="/rater", timeout=self.timeout)
 
     def submit(

@@ -1,0 +1,161 @@
+"""The Python client against a real server on loopback, including a kill -9 and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+
+from kiosk_server.live import store
+from kiosk_server.serving import serve_in_thread
+from rater_client import RaterClient, Refused
+from rater_client.drill import ObserverClient, OrganiserClient
+
+from .conftest import PASSWORD, Event, sheet
+
+
+@pytest.fixture
+def live(app: Flask, event: Event) -> Iterator[str]:
+    url, server = serve_in_thread(app)
+    yield url
+    server.shutdown()
+
+
+def round_is(state: str, round_id: int | None = None):
+    def check(view: dict) -> bool:
+        current = view.get("round")
+        return (
+            bool(current)
+            and current["state"] == state
+            and (round_id is None or current["id"] == round_id)
+        )
+
+    return check
+
+
+def test_python_client_scores_a_round_and_the_observer_sees_it_live(
+    live: str, event: Event
+) -> None:
+    organiser, observer = OrganiserClient(live), ObserverClient(live)
+    organiser.login(PASSWORD)
+    observer.open_link(f"{live}/observe/{event.observer_token}")
+    raters = []
+    for n in (1, 2, 3):
+        rater = RaterClient(live)
+        assert rater.enrol(event.token("B", n))["number"] == n
+        rater.connect()
+        raters.append(rater)
+    outsider = RaterClient(live)
+    outsider.enrol(event.token("A", 1))
+    outsider.connect()
+    try:
+        room_b = organiser.room("B")["id"]
+        round_id = organiser.call_next(room_b)
+        assert raters[0].wait_for(round_is("called", round_id))["round"]["draw_number"] == 4
+        organiser.open_round(round_id)
+        for rater, analysis in zip(raters, ("30", "35.5", "40"), strict=True):
+            rater.wait_for(round_is("open", round_id))
+            ack = rater.submit(sheet(analysis, "20", "20"))
+            assert ack["ok"] and not ack["duplicate"]
+        board = observer.wait_for(lambda v: v["rooms"][1]["round"]["state"] == "closed")
+        result = board["rooms"][1]["round"]["result"]
+        assert result["rule"] == "all" and result["mean"] == "75.17"  # (70+75.5+80)/3
+        with pytest.raises(Refused) as refused:
+            raters[0].submit(sheet(), round_id=round_id)
+        assert refused.value.code == "round_closed"
+        # room isolation: the tablet in room A never heard of room B's round
+        assert outsider.state is not None and outsider.state["round"] is None
+        with pytest.raises(Refused) as other_room:
+            outsider.submit(sheet(), round_id=round_id)
+        assert other_room.value.code == "round_other_room"
+    finally:
+        for client in (*raters, outsider, organiser, observer):
+            client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(instance: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}
+    log = instance / "server.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from kiosk_server.cli import main; main()",
+                "serve",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:
+                return process
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    process.wait()
+    raise RuntimeError(log.read_text())
+
+
+def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
+    app: Flask, event: Event
+) -> None:
+    instance = Path(app.instance_path)
+    store(app).close()  # the test's own connection: the server owns the database now
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(instance, port)
+    organiser = OrganiserClient(url, timeout=20)
+    raters = [RaterClient(url, timeout=20) for _ in range(3)]
+    try:
+        organiser.login(PASSWORD)
+        for n, rater in enumerate(raters, start=1):
+            rater.enrol(event.token("B", n))
+            rater.connect()
+        round_id = organiser.call_next(organiser.room("B")["id"])
+        organiser.open_round(round_id)
+        raters[0].wait_for(round_is("open", round_id))
+        assert raters[0].submit(sheet("33", "22", "11"))["ok"]  # acknowledged: on disk
+
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        server = start_server(instance, port)
+
+        # Tablets reconnect by themselves and resume where they were.
+        deadline = time.monotonic() + 20
+        while min(r.connects for r in raters) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [r.connects for r in raters] == [2, 2, 2]
+        fresh = [r.call("sync", {})["state"]["round"] for r in raters]
+        assert [f["mine"] for f in fresh] == ["score", None, None]
+        assert {(f["id"], f["state"]) for f in fresh} == {(round_id, "open")}
+        for rater in raters[1:]:
+            assert rater.submit(sheet("30", "20", "10"))["ok"]
+        view = organiser.wait_for(lambda v: v["rooms"][1]["round"]["state"] == "closed", timeout=20)
+        entries = view["rooms"][1]["round"]["result"]["entries"]
+        assert [e["total"] for e in entries] == ["66.00", "60.00", "60.00"]
+    finally:
+        for client in (*raters, organiser):
+            client.close()
+        server.kill()
+        server.wait(timeout=10)
