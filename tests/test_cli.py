@@ -1,0 +1,141 @@
+"""The ``kiosk`` command: help everywhere, init/import, and a demo whose every URL answers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+
+from kiosk_server import create_app
+from kiosk_server.live import store
+
+from .conftest import setup_files
+from .test_live_server import free_port
+
+COMMANDS = ["init", "import", "serve", "demo", "rehearse"]
+
+
+def kiosk(*args: str, instance: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}
+    return subprocess.run(
+        [sys.executable, "-c", "from kiosk_server.cli import main; main()", *args],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    top = kiosk("--help", instance=tmp_path)
+    assert top.returncode == 0
+    for command in COMMANDS:
+        assert re.search(rf"^\s+{command}\s+\S", top.stdout, re.M), command
+        result = kiosk(command, "--help", instance=tmp_path)
+        assert result.returncode == 0 and "Usage:" in result.stdout, command
+        assert len(result.stdout.splitlines()) > 3
+
+
+def test_init_then_import_with_a_bad_row_imports_nothing(tmp_path: Path) -> None:
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["init", "--name", "某镇竞争上岗", "--password", "pw-123456"])
+    assert result.exit_code == 0, result.output
+    files = setup_files(tmp_path / "files")
+    bad = tmp_path / "bad-draw.csv"
+    bad.write_text("draw_number,reg_no,room\n1,R001,A\n2,NOBODY,A\n", encoding="utf-8")
+    result = runner.invoke(args=["import", "--rooms", str(files["rooms"]), "--posts",
+                                 str(files["posts"]), "--candidates", str(files["candidates"]),
+                                 "--draw", str(bad)])
+    assert result.exit_code != 0
+    assert "bad-draw.csv, row 3, column reg_no" in result.output
+    assert store(app).row("SELECT COUNT(*) AS n FROM room")["n"] == 0
+    args = ["import"] + [f"--{kind}={path}" for kind, path in files.items()]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "8 rater seats given enrolment codes" in result.output
+    store(app).close()
+
+
+def test_instance_with_two_events_asks_which(tmp_path: Path) -> None:
+    app: Flask = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    runner = app.test_cli_runner()
+    for name in ("一", "二"):
+        assert runner.invoke(args=["init", "--name", name]).exit_code == 0
+    files = setup_files(tmp_path / "files")
+    result = runner.invoke(args=["import", "--rooms", str(files["rooms"])])
+    assert result.exit_code != 0 and "--event" in result.output
+    assert runner.invoke(args=["import", "--event", "2", "--rooms", str(files["rooms"])]).exit_code == 0
+    store(app).close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    port = free_port()
+    log = tmp_path / "demo.log"
+    env = {**os.environ, "KIOSK_INSTANCE_PATH": str(tmp_path / "demo")}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-c", "from kiosk_server.cli import main; main()", "demo",
+             "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    text = ""
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if "Organiser password" in text:
+            break
+        time.sleep(0.2)
+    try:
+        yield port, text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_demo_prints_urls_that_all_answer_200(demo) -> None:
+    port, output = demo
+    urls = re.findall(r"http://127\.0\.0\.1:\d+/\S*", output)
+    password = re.search(r"Organiser password: (\S+)", output).group(1)
+    assert sum("/enrol/" in u for u in urls) == 14  # 2 rooms x 7 seats
+    assert sum("/observe/" in u for u in urls) == 2
+    assert "█" in output  # the QR codes are drawn in the terminal
+    organiser = requests.Session()
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            organiser.get(f"http://127.0.0.1:{port}/login", timeout=2)
+            break
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    login = organiser.post(f"http://127.0.0.1:{port}/login", data={"password": password})
+    assert login.status_code == 200 and login.url.endswith("/organiser/")
+    for url in urls:
+        response = organiser.get(url, timeout=5)
+        assert response.status_code == 200, url
+    sheet = organiser.get(f"http://127.0.0.1:{port}/organiser/enrolment-sheet").text
+    assert sheet.count("<svg") == 16 and "第一面试室" in sheet
+
+
+def test_rehearse_drives_simulated_tablets_and_prints_results(tmp_path: Path) -> None:
+    result = kiosk("rehearse", "--raters", "5", "--candidates", "3", instance=tmp_path / "x")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert "评委5" in lines[1]
+    rows = lines[2:]
+    assert len(rows) == 3
+    for row in rows:
+        cells = row.split()
+        assert sum(c.startswith("[") for c in cells) == 2  # one high, one low dropped
+        assert re.fullmatch(r"\d+\.\d\d", cells[-1])
+    # the rehearsal lived in its own temporary instance: nothing landed in this one
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "x" / "kiosk.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM event").fetchone() == (0,)

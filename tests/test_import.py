@@ -1,0 +1,121 @@
+"""Set-up import: encodings Chinese offices produce, XLSX, NFC, and all-or-nothing refusals."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from openpyxl import Workbook
+
+from kiosk_server.events import create_event
+from kiosk_server.importer import ImportFault, import_setup
+from kiosk_server.live import store
+
+from .conftest import setup_files, write_csv
+
+
+@pytest.fixture
+def event_id(app: Flask) -> int:
+    with app.app_context():
+        return create_event(store(), "导入测试")
+
+
+def counts(app: Flask) -> dict[str, int]:
+    return {
+        table: store(app).row(f"SELECT COUNT(*) AS n FROM {table}")["n"]
+        for table in ("room", "seat", "post", "candidate", "preference", "rubric_item", "rater")
+    }
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
+def test_csv_in_every_encoding_excel_writes(
+    app: Flask, event_id: int, tmp_path: Path, encoding: str
+) -> None:
+    path = write_csv(
+        tmp_path / "candidates.csv",
+        [["报名号", "姓名", "单位", "第一志愿", "第二志愿"], ["R1", "欧阳娜娜", "财政所", "P1", ""]],
+        encoding,
+    )
+    posts = write_csv(tmp_path / "posts.csv", [["岗位代码", "岗位名称", "职数"], ["P1", "所长", "1"]])
+    import_setup(store(app), event_id, {"posts": posts, "candidates": path})
+    assert store(app).row("SELECT name, unit FROM candidate") == {"name": "欧阳娜娜", "unit": "财政所"}
+
+
+def test_xlsx_and_names_normalised_to_nfc(app: Flask, event_id: int, tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    decomposed = unicodedata.normalize("NFD", "José 𠈌晓明")
+    sheet.append(["reg_no", "name", "unit", "preference1", "preference2"])
+    sheet.append(["R9", decomposed, "  镇政府 ", "P1", None])
+    book.save(tmp_path / "candidates.xlsx")
+    posts = write_csv(tmp_path / "posts.csv", [["code", "name", "seats"], ["P1", "所长", 1]])
+    import_setup(store(app), event_id, {"posts": posts, "candidates": tmp_path / "candidates.xlsx"})
+    row = store(app).row("SELECT name, unit FROM candidate")
+    assert row == {"name": "José 𠈌晓明", "unit": "镇政府"}
+    assert unicodedata.is_normalized("NFC", row["name"])
+
+
+def test_the_full_setup_imports_with_preferences_in_order(
+    app: Flask, event_id: int, tmp_path: Path
+) -> None:
+    import_setup(store(app), event_id, setup_files(tmp_path))
+    assert counts(app) == {"room": 2, "seat": 8, "post": 2, "candidate": 6, "preference": 8,
+                           "rubric_item": 3, "rater": 0}
+    prefs = store(app).rows(
+        "SELECT post.code FROM preference JOIN post ON post.id = preference.post_id"
+        " JOIN candidate ON candidate.id = preference.candidate_id"
+        " WHERE candidate.reg_no = 'R004' ORDER BY rank"
+    )
+    assert [p["code"] for p in prefs] == ["P2", "P1"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "rows", "where"),
+    [
+        ("rooms", [["code", "name", "seats"], ["A", "一室", "7"], ["A", "二室", "7"]],
+         "rooms.csv, row 3, column code: duplicate of row 2"),
+        ("rooms", [["code", "name", "seats"], ["A", "一室", "七"]],
+         "rooms.csv, row 2, column seats: not a whole number"),
+        ("rooms", [["code", "name"], ["A", "一室"]], "rooms.csv, row 1, column seats: missing"),
+        ("rubric", [["code", "label_zh", "label_en", "max", "step"], ["a", "甲", "A", "20", "0"]],
+         "rubric.csv, row 2, column step"),
+        ("rubric", [["code", "label_zh", "label_en", "max", "step"], ["a", "甲", "A", "20", "3"]],
+         "rubric.csv, row 2, column step: 20 is not a multiple of 3"),
+        ("candidates", [["reg_no", "name", "unit", "preference1", "preference2"],
+                        ["R1", "王", "", "P1", ""], ["R2", "李", "", "P9", ""]],
+         "candidates.csv, row 3, column preference1: unknown post code 'P9'"),
+        ("candidates", [["reg_no", "name", "unit", "preference1", "preference2"],
+                        ["R1", "", "", "P1", ""]], "candidates.csv, row 2, column name: empty"),
+        ("candidates", [["reg_no", "name", "unit", "preference1", "preference2"],
+                        ["R1", "王", "", "P1", "P1"]],
+         "candidates.csv, row 2, column preference2: same post"),
+    ],
+)
+def test_a_bad_row_names_file_row_and_column_and_imports_nothing(
+    app: Flask, event_id: int, tmp_path: Path, kind: str, rows: list, where: str
+) -> None:
+    posts = write_csv(tmp_path / "posts.csv", [["code", "name", "seats"], ["P1", "所长", 1]])
+    files = {"posts": posts, kind: write_csv(tmp_path / f"{kind}.csv", rows)}
+    before = counts(app)
+    with pytest.raises(ImportFault) as fault:
+        import_setup(store(app), event_id, files)
+    assert where in str(fault.value)
+    assert counts(app) == before  # the posts file, valid on its own, was not imported either
+
+
+def test_undecodable_bytes_are_refused(app: Flask, event_id: int, tmp_path: Path) -> None:
+    path = tmp_path / "rooms.csv"
+    path.write_bytes(b"code,name,seats\nA,\xff\xfe\xfa,7\n")
+    with pytest.raises(ImportFault, match="neither UTF-8 nor GBK"):
+        import_setup(store(app), event_id, {"rooms": path})
+
+
+def test_reimporting_the_same_rooms_is_refused_cleanly(
+    app: Flask, event_id: int, tmp_path: Path
+) -> None:
+    files = setup_files(tmp_path)
+    import_setup(store(app), event_id, {"rooms": files["rooms"]})
+    with pytest.raises(ImportFault, match="conflicts with what is already imported"):
+        import_setup(store(app), event_id, {"rooms": files["rooms"]})
