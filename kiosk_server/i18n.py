@@ -138,7 +138,6 @@ CATALOG: dict[str, dict[str, str]] = {
         "error.no_seated_raters": "没有已登记的评委，不能开始评分。",
         "error.reason_required": "还有评委未提交，提前结束必须填写原因。",
         "error.unknown_seat": "席位不存在。",
-        "error.unknown_observer": "监督屏不存在。",
         "error.too_long": "“{field}”太长。",
     },
     "en": {
@@ -264,7 +263,6 @@ CATALOG: dict[str, dict[str, str]] = {
         "error.no_seated_raters": "No rater seat is enrolled; the round cannot open.",
         "error.reason_required": "Some raters have not submitted: give a reason to close early.",
         "error.unknown_seat": "No such seat.",
-        "error.unknown_observer": "No such observer screen.",
         "error.too_long": "“{field}” is too long.",
     },
 }

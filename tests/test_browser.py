@@ -18,8 +18,14 @@ from .conftest import PASSWORD, Event, sheet
 pytestmark = pytest.mark.browser
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 TABLET = {"viewport": {"width": 1280, "height": 800}, "has_touch": True, "is_mobile": True}
 
@@ -48,17 +54,36 @@ def page_in(browser: Browser, base: str, lang: str, **context: object) -> Page:
 
 
 TEXT = {
-    "zh": {"enrol": "登记本平板", "waiting": "等待考生入场", "call": "呼叫下一位",
-           "open": "开始评分", "scoring": "请评分", "review": "核对并提交", "confirm": "确认提交",
-           "submitted": "已提交，等待其他评委", "closed": "本轮已结束",
-           "rule": "去掉一个最高分 95.00，去掉一个最低分 80.00，其余 3 位评委平均 89.00",
-           "sign_in": "登录", "observe": "打开监督屏", "range": "超出允许范围"},
-    "en": {"enrol": "Enrol this tablet", "waiting": "Waiting for the candidate",
-           "call": "Call next", "open": "Open round", "scoring": "Please score",
-           "review": "Review and submit", "confirm": "Confirm and submit",
-           "submitted": "Submitted, waiting for other raters", "closed": "Round closed",
-           "rule": "Highest 95.00 and lowest 80.00 dropped; mean of the other 3 raters 89.00",
-           "sign_in": "Sign in", "observe": "Open observer screen", "range": "out of range"},
+    "zh": {
+        "enrol": "登记本平板",
+        "waiting": "等待考生入场",
+        "call": "呼叫下一位",
+        "open": "开始评分",
+        "scoring": "请评分",
+        "review": "核对并提交",
+        "confirm": "确认提交",
+        "submitted": "已提交，等待其他评委",
+        "closed": "本轮已结束",
+        "rule": "去掉一个最高分 95.00，去掉一个最低分 80.00，其余 3 位评委平均 89.00",
+        "sign_in": "登录",
+        "observe": "打开监督屏",
+        "range": "超出允许范围",
+    },
+    "en": {
+        "enrol": "Enrol this tablet",
+        "waiting": "Waiting for the candidate",
+        "call": "Call next",
+        "open": "Open round",
+        "scoring": "Please score",
+        "review": "Review and submit",
+        "confirm": "Confirm and submit",
+        "submitted": "Submitted, waiting for other raters",
+        "closed": "Round closed",
+        "rule": "Highest 95.00 and lowest 80.00 dropped; mean of the other 3 raters 89.00",
+        "sign_in": "Sign in",
+        "observe": "Open observer screen",
+        "range": "out of range",
+    },
 }
 
 
@@ -103,7 +128,8 @@ def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, l
     try:
         # the organiser calls draw number 1 and opens the round
         expect(room_a.locator('[data-field="seats"] li').first).to_contain_text(
-            re.compile("在线|online"))
+            re.compile("在线|online")
+        )
         room_a.get_by_role("button", name=text["call"]).click()
         expect(room_a.locator('[data-field="number"]')).to_have_text("1")
         expect(tablet.locator("#draw-number")).to_contain_text("1")
@@ -120,7 +146,7 @@ def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, l
         expect(tablet.locator("#sheet-error")).to_contain_text(text["range"])
         tablet.fill("#item-analysis", "")
         for _ in range(3):
-            tablet.locator('#items .item').first.locator('button.step').last.tap()
+            tablet.locator("#items .item").first.locator("button.step").last.tap()
         expect(tablet.locator("#item-analysis")).to_have_value("1.5")
         tablet.fill("#item-analysis", "38.5")
         expect(tablet.locator("#total")).to_have_text("92.00")
@@ -134,8 +160,9 @@ def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, l
         assert len(event.sheets()) == 1
 
         # the observer sees a tick, not a value, without reloading
-        expect(board_a.locator('.tick[data-seat="1"]')).to_have_attribute("data-status",
-                                                                          "submitted")
+        expect(board_a.locator('.tick[data-seat="1"]')).to_have_attribute(
+            "data-status", "submitted"
+        )
         assert "92.00" not in board.content() and "92.00" not in console.content()
 
         for rater, analysis in zip(others, ("40", "30", "25", "35"), strict=True):
@@ -157,8 +184,9 @@ def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, l
 
 
 def test_tablet_layout_fits_a_ten_inch_screen(browser: Browser, live: str, event: Event) -> None:
-    tablet = page_in(browser, live, "zh", viewport={"width": 800, "height": 1280},
-                     has_touch=True, is_mobile=True)
+    tablet = page_in(
+        browser, live, "zh", viewport={"width": 800, "height": 1280}, has_touch=True, is_mobile=True
+    )
     tablet.goto(f"/enrol/{event.token('B', 1)}")
     tablet.get_by_role("button", name="登记本平板").tap()
     expect(tablet.locator("#status-text")).to_have_text("等待考生入场")

@@ -26,7 +26,10 @@ def kiosk(*args: str, instance: Path, timeout: float = 120) -> subprocess.Comple
     env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}
     return subprocess.run(
         [sys.executable, "-c", "from kiosk_server.cli import main; main()", *args],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -48,9 +51,19 @@ def test_init_then_import_with_a_bad_row_imports_nothing(tmp_path: Path) -> None
     files = setup_files(tmp_path / "files")
     bad = tmp_path / "bad-draw.csv"
     bad.write_text("draw_number,reg_no,room\n1,R001,A\n2,NOBODY,A\n", encoding="utf-8")
-    result = runner.invoke(args=["import", "--rooms", str(files["rooms"]), "--posts",
-                                 str(files["posts"]), "--candidates", str(files["candidates"]),
-                                 "--draw", str(bad)])
+    result = runner.invoke(
+        args=[
+            "import",
+            "--rooms",
+            str(files["rooms"]),
+            "--posts",
+            str(files["posts"]),
+            "--candidates",
+            str(files["candidates"]),
+            "--draw",
+            str(bad),
+        ]
+    )
     assert result.exit_code != 0
     assert "bad-draw.csv, row 3, column reg_no" in result.output
     assert store(app).row("SELECT COUNT(*) AS n FROM room")["n"] == 0
@@ -69,7 +82,10 @@ def test_instance_with_two_events_asks_which(tmp_path: Path) -> None:
     files = setup_files(tmp_path / "files")
     result = runner.invoke(args=["import", "--rooms", str(files["rooms"])])
     assert result.exit_code != 0 and "--event" in result.output
-    assert runner.invoke(args=["import", "--event", "2", "--rooms", str(files["rooms"])]).exit_code == 0
+    assert (
+        runner.invoke(args=["import", "--event", "2", "--rooms", str(files["rooms"])]).exit_code
+        == 0
+    )
     store(app).close()
 
 
@@ -80,9 +96,18 @@ def demo(tmp_path: Path):
     env = {**os.environ, "KIOSK_INSTANCE_PATH": str(tmp_path / "demo")}
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-u", "-c", "from kiosk_server.cli import main; main()", "demo",
-             "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-u",
+                "-c",
+                "from kiosk_server.cli import main; main()",
+                "demo",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     text = ""

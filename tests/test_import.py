@@ -35,12 +35,20 @@ def test_csv_in_every_encoding_excel_writes(
 ) -> None:
     path = write_csv(
         tmp_path / "candidates.csv",
-        [["报名号", "姓名", "单位", "第一志愿", "第二志愿"], ["R1", "欧阳娜娜", "财政所", "P1", ""]],
+        [
+            ["报名号", "姓名", "单位", "第一志愿", "第二志愿"],
+            ["R1", "欧阳娜娜", "财政所", "P1", ""],
+        ],
         encoding,
     )
-    posts = write_csv(tmp_path / "posts.csv", [["岗位代码", "岗位名称", "职数"], ["P1", "所长", "1"]])
+    posts = write_csv(
+        tmp_path / "posts.csv", [["岗位代码", "岗位名称", "职数"], ["P1", "所长", "1"]]
+    )
     import_setup(store(app), event_id, {"posts": posts, "candidates": path})
-    assert store(app).row("SELECT name, unit FROM candidate") == {"name": "欧阳娜娜", "unit": "财政所"}
+    assert store(app).row("SELECT name, unit FROM candidate") == {
+        "name": "欧阳娜娜",
+        "unit": "财政所",
+    }
 
 
 def test_xlsx_and_names_normalised_to_nfc(app: Flask, event_id: int, tmp_path: Path) -> None:
@@ -61,8 +69,15 @@ def test_the_full_setup_imports_with_preferences_in_order(
     app: Flask, event_id: int, tmp_path: Path
 ) -> None:
     import_setup(store(app), event_id, setup_files(tmp_path))
-    assert counts(app) == {"room": 2, "seat": 8, "post": 2, "candidate": 6, "preference": 8,
-                           "rubric_item": 3, "rater": 0}
+    assert counts(app) == {
+        "room": 2,
+        "seat": 8,
+        "post": 2,
+        "candidate": 6,
+        "preference": 8,
+        "rubric_item": 3,
+        "rater": 0,
+    }
     prefs = store(app).rows(
         "SELECT post.code FROM preference JOIN post ON post.id = preference.post_id"
         " JOIN candidate ON candidate.id = preference.candidate_id"
@@ -74,23 +89,49 @@ def test_the_full_setup_imports_with_preferences_in_order(
 @pytest.mark.parametrize(
     ("kind", "rows", "where"),
     [
-        ("rooms", [["code", "name", "seats"], ["A", "一室", "7"], ["A", "二室", "7"]],
-         "rooms.csv, row 3, column code: duplicate of row 2"),
-        ("rooms", [["code", "name", "seats"], ["A", "一室", "七"]],
-         "rooms.csv, row 2, column seats: not a whole number"),
+        (
+            "rooms",
+            [["code", "name", "seats"], ["A", "一室", "7"], ["A", "二室", "7"]],
+            "rooms.csv, row 3, column code: duplicate of row 2",
+        ),
+        (
+            "rooms",
+            [["code", "name", "seats"], ["A", "一室", "七"]],
+            "rooms.csv, row 2, column seats: not a whole number",
+        ),
         ("rooms", [["code", "name"], ["A", "一室"]], "rooms.csv, row 1, column seats: missing"),
-        ("rubric", [["code", "label_zh", "label_en", "max", "step"], ["a", "甲", "A", "20", "0"]],
-         "rubric.csv, row 2, column step"),
-        ("rubric", [["code", "label_zh", "label_en", "max", "step"], ["a", "甲", "A", "20", "3"]],
-         "rubric.csv, row 2, column step: 20 is not a multiple of 3"),
-        ("candidates", [["reg_no", "name", "unit", "preference1", "preference2"],
-                        ["R1", "王", "", "P1", ""], ["R2", "李", "", "P9", ""]],
-         "candidates.csv, row 3, column preference1: unknown post code 'P9'"),
-        ("candidates", [["reg_no", "name", "unit", "preference1", "preference2"],
-                        ["R1", "", "", "P1", ""]], "candidates.csv, row 2, column name: empty"),
-        ("candidates", [["reg_no", "name", "unit", "preference1", "preference2"],
-                        ["R1", "王", "", "P1", "P1"]],
-         "candidates.csv, row 2, column preference2: same post"),
+        (
+            "rubric",
+            [["code", "label_zh", "label_en", "max", "step"], ["a", "甲", "A", "20", "0"]],
+            "rubric.csv, row 2, column step",
+        ),
+        (
+            "rubric",
+            [["code", "label_zh", "label_en", "max", "step"], ["a", "甲", "A", "20", "3"]],
+            "rubric.csv, row 2, column step: 20 is not a multiple of 3",
+        ),
+        (
+            "candidates",
+            [
+                ["reg_no", "name", "unit", "preference1", "preference2"],
+                ["R1", "王", "", "P1", ""],
+                ["R2", "李", "", "P9", ""],
+            ],
+            "candidates.csv, row 3, column preference1: unknown post code 'P9'",
+        ),
+        (
+            "candidates",
+            [["reg_no", "name", "unit", "preference1", "preference2"], ["R1", "", "", "P1", ""]],
+            "candidates.csv, row 2, column name: empty",
+        ),
+        (
+            "candidates",
+            [
+                ["reg_no", "name", "unit", "preference1", "preference2"],
+                ["R1", "王", "", "P1", "P1"],
+            ],
+            "candidates.csv, row 2, column preference2: same post",
+        ),
     ],
 )
 def test_a_bad_row_names_file_row_and_column_and_imports_nothing(
