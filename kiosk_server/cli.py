@@ -148,6 +148,9 @@ def register(app: Flask) -> None:
             raise click.ClickException(
                 "no single event to serve: run `kiosk init` or set KIOSK_EVENT_ID"
             )
+        base = current_app.config.get("PUBLIC_URL") or f"http://{host}:{port}"
+        click.echo(f"组织者控制台 Organiser console:  {base.rstrip('/')}/login")
+        click.echo(f"登记二维码打印页 QR sheet:  {base.rstrip('/')}/organiser/enrolment-sheet")
         click.echo(f"serving on http://{host}:{port}/ (Ctrl+C stops)")
         _serve(current_app._get_current_object(), host, port)  # type: ignore[attr-defined]
 
