@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_socketio import Namespace, SocketIO
 
 from . import interview
@@ -101,6 +101,19 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
     for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
         seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
         sio.emit("state", interview.rater_view(st, seat), to=f"seat:{seat.id}", namespace="/rater")
+
+
+def with_credential(response: Response, cookie: str, credential: str) -> Response:
+    """Hand a browser its device credential: HttpOnly, same-site only, a week at most."""
+    response.set_cookie(
+        cookie,
+        credential,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+        max_age=7 * 86400,
+    )
+    return response
 
 
 def client_lang(auth: object = None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from . import interview
@@ -16,7 +16,7 @@ from .audit import record_refusal
 from .enrolment import authenticate_observer, enrol_observer, observer_for_token
 from .errors import UserError
 from .i18n import normalise_lang
-from .live import Audience, client_lang, event_id, publish, store
+from .live import Audience, client_lang, event_id, publish, store, with_credential
 
 NAMESPACE = "/observer"
 OBSERVER_COOKIE = "kiosk_observer"
@@ -40,16 +40,7 @@ def observe_submit(token: str) -> Any:
         message = err.payload(normalise_lang(request.cookies.get("lang")))["error"]["message"]
         return render_template("observe.html", observer=None, token=token, error=message), 409
     publish(tablets=False)
-    response = make_response(redirect(url_for("observer.screen")))
-    response.set_cookie(
-        OBSERVER_COOKIE,
-        credential,
-        httponly=True,
-        samesite="Strict",
-        secure=request.is_secure,
-        max_age=7 * 86400,
-    )
-    return response
+    return with_credential(redirect(url_for("observer.screen")), OBSERVER_COOKIE, credential)
 
 
 @bp.get("/observer")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from rater_client import ASSETS
@@ -19,7 +19,16 @@ from .audit import record_refusal
 from .enrolment import authenticate_seat, enrol_seat, seat_for_token
 from .errors import UserError
 from .i18n import normalise_lang
-from .live import Audience, client_lang, guarded, presence, publish, socketio, store
+from .live import (
+    Audience,
+    client_lang,
+    guarded,
+    presence,
+    publish,
+    socketio,
+    store,
+    with_credential,
+)
 
 NAMESPACE = "/rater"
 SEAT_COOKIE = "kiosk_seat"
@@ -53,16 +62,7 @@ def enrol_submit(token: str) -> Any:
         message = err.payload(_lang())["error"]["message"]
         return render_template("enrol.html", seat=seat, token=token, error=message), 409
     publish()
-    response = make_response(redirect(url_for("rater.tablet")))
-    response.set_cookie(
-        SEAT_COOKIE,
-        credential,
-        httponly=True,
-        samesite="Strict",
-        secure=request.is_secure,
-        max_age=7 * 86400,
-    )
-    return response
+    return with_credential(redirect(url_for("rater.tablet")), SEAT_COOKIE, credential)
 
 
 @bp.post("/api/enrol")

@@ -43,6 +43,19 @@ def _checked(ack: Any) -> dict[str, Any]:
     return ack
 
 
+def wait_until(
+    changed: threading.Condition, ready: Callable[[], bool], timeout: float, what: str
+) -> None:
+    """Block on ``changed`` until ``ready()`` holds; socket callbacks notify it."""
+    deadline = time.monotonic() + timeout
+    with changed:
+        while not ready():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(what)
+            changed.wait(min(left, 0.1))
+
+
 class RaterClient:
     """One rater seat's device."""
 
@@ -107,13 +120,12 @@ class RaterClient:
 
     def wait_connected(self, timeout: float | None = None) -> None:
         """Block until the socket is (re)connected; the client reconnects by itself."""
-        deadline = time.monotonic() + (timeout or self.timeout)
-        with self._changed:
-            while "/rater" not in self.sio.namespaces:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("not connected")
-                self._changed.wait(min(left, 0.1))
+        wait_until(
+            self._changed,
+            lambda: "/rater" in self.sio.namespaces,
+            timeout or self.timeout,
+            "not connected",
+        )
 
     def _on_state(self, state: dict[str, Any]) -> None:
         with self._changed:
@@ -129,14 +141,14 @@ class RaterClient:
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float | None = None
     ) -> dict[str, Any]:
         """Block until the latest pushed view satisfies ``predicate``; returns it."""
-        deadline = time.monotonic() + (timeout or self.timeout)
-        with self._changed:
-            while self.state is None or not predicate(self.state):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"view not reached; last view: {self.state}")
-                self._changed.wait(left)
-            return self.state
+        wait_until(
+            self._changed,
+            lambda: self.state is not None and predicate(self.state),
+            timeout or self.timeout,
+            f"view not reached; last view: {self.state}",
+        )
+        assert self.state is not None
+        return self.state
 
     @property
     def draw_number(self) -> int | None:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 import socketio
 
-from .client import _checked
+from .client import _checked, wait_until
 
 
 class _Watcher:
@@ -56,14 +55,14 @@ class _Watcher:
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float | None = None
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + (timeout or self.timeout)
-        with self._changed:
-            while self.view is None or not predicate(self.view):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"view not reached; last view: {self.view}")
-                self._changed.wait(left)
-            return self.view
+        wait_until(
+            self._changed,
+            lambda: self.view is not None and predicate(self.view),
+            timeout or self.timeout,
+            f"view not reached; last view: {self.view}",
+        )
+        assert self.view is not None
+        return self.view
 
     def room(self, code: str) -> dict[str, Any]:
         assert self.view is not None
