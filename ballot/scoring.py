@@ -144,3 +144,40 @@ def interview_score(
     # Decimal's 28 significant digits hold exactly, so the single rounding is honest.
     mean = round_half_up(sum(kept, Decimal(0)) / len(kept))
     return InterviewScore(counted, high, low, len(kept), mean)
+
+
+def panel_result(
+    seats: Sequence[tuple[int, str, Decimal | None]], threshold: int = DEFAULT_DROP_THRESHOLD
+) -> dict[str, object]:
+    """A round's published result from each seated rater's (seat number, status, total).
+
+    ``status`` is ``scored`` (a total counts) or anything else (recused, absent,
+    unrevealed, mismatch: no total counts). Figures are strings with two decimals. The
+    server and the independent verifier both call this, so both publish the same thing.
+    """
+    ordered = sorted(seats)
+    counted = [(n, t) for n, status, t in ordered if status == "scored" and t is not None]
+    score = interview_score([t for _, t in counted], threshold)
+    dropped: dict[int, str] = {}
+    if score.dropped_high is not None and score.dropped_low is not None:
+        dropped = {counted[score.dropped_high][0]: "high", counted[score.dropped_low][0]: "low"}
+
+    def shown(value: Decimal | None) -> str | None:
+        return None if value is None else f"{value.quantize(TWO_PLACES)}"
+
+    return {
+        "entries": [
+            {
+                "seat": n,
+                "status": status,
+                "total": shown(t) if status == "scored" else None,
+                "dropped": dropped.get(n),
+            }
+            for n, status, t in ordered
+        ],
+        "mean": shown(score.mean),
+        "high": shown(score.high_value),
+        "low": shown(score.low_value),
+        "counted": score.counted,
+        "rule": "drop" if dropped else "all",
+    }

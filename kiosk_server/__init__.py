@@ -13,8 +13,16 @@ from typing import Any
 from flask import Flask, redirect, request, url_for
 from flask_socketio import SocketIO
 
+from seal.signing import load_private_key
+
 from .i18n import CATALOG, normalise_lang, translate
-from .instance import DATABASE_FILE, default_instance_path, ensure_instance, token_key
+from .instance import (
+    DATABASE_FILE,
+    SERVER_KEY_FILE,
+    default_instance_path,
+    ensure_instance,
+    token_key,
+)
 from .live import Presence
 from .storage import Store
 
@@ -43,7 +51,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    app.extensions["kiosk.store"] = Store(app.config["DATABASE"])
+    app.extensions["kiosk.store"] = store = Store(app.config["DATABASE"])
+    store.server_key = load_private_key(str(instance / SERVER_KEY_FILE))
     app.extensions["kiosk.token_key"] = token_key(secret)
     app.extensions["kiosk.presence"] = Presence()
     # One SocketIO per app (not a module singleton) so tests can build many apps.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from seal.signing import load_public_key
 from seal.tokens import derive, digest, new_secret
 
 from .audit import record
@@ -32,10 +33,19 @@ def issue_seat(store: Store, key: bytes, seat_id: object, actor: str) -> str:
         token = derive(key, "seat", seat["id"], generation)
         db.execute(
             "UPDATE seat SET generation = ?, token_digest = ?, credential_digest = NULL,"
-            " issued_at = ?, enrolled_at = NULL WHERE id = ?",
+            " public_key = NULL, last_seq = 0, issued_at = ?, enrolled_at = NULL WHERE id = ?",
             [generation, digest(token), utcnow(), seat["id"]],
         )
-        record(db, actor, "seat_issued", "accepted", seat=seat["id"])
+        room = next(iter(db.query("SELECT event_id FROM room WHERE id = ?", [seat["room_id"]])))
+        record(
+            db,
+            actor,
+            "seat_issued",
+            "accepted",
+            event=room["event_id"],
+            seat=seat["id"],
+            generation=generation,
+        )
     return token
 
 
@@ -50,10 +60,15 @@ def seat_for_token(store: Store, token: str) -> dict[str, Any] | None:
     )
 
 
-def enrol_seat(store: Store, token: object) -> tuple[str, Seat]:
-    """Spend a seat token: returns the device credential and the seat it is bound to."""
+def enrol_seat(store: Store, token: object, public_key: object) -> tuple[str, Seat]:
+    """Spend a seat token, registering the device's Ed25519 public key: returns the device
+    credential and the seat it is bound to. The private key never leaves the device."""
     if not isinstance(token, str) or not 10 <= len(token) <= 100:
         raise UserError("token_unknown")
+    try:
+        load_public_key(public_key)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise UserError("malformed", field="public_key") from None
     credential = new_secret()
     with store.write() as db:
         seat = next(
@@ -71,10 +86,22 @@ def enrol_seat(store: Store, token: object) -> tuple[str, Seat]:
         if seat["credential_digest"] is not None:
             raise UserError("seat_enrolled")
         db.execute(
-            "UPDATE seat SET credential_digest = ?, enrolled_at = ? WHERE id = ?",
-            [digest(credential), utcnow(), seat["id"]],
+            "UPDATE seat SET credential_digest = ?, public_key = ?, last_seq = 0,"
+            " enrolled_at = ? WHERE id = ?",
+            [digest(credential), public_key, utcnow(), seat["id"]],
         )
-        record(db, f"seat:{seat['id']}", "seat_enrolled", "accepted", seat=seat["id"])
+        record(
+            db,
+            f"seat:{seat['id']}",
+            "seat_enrolled",
+            "accepted",
+            event=seat["event_id"],
+            seat=seat["id"],
+            room=seat["room_id"],
+            number=seat["number"],
+            generation=seat["generation"],
+            public_key=public_key,
+        )
     return credential, Seat(seat["id"], seat["room_id"], seat["event_id"], seat["number"])
 
 
@@ -104,7 +131,7 @@ def issue_observer(store: Store, key: bytes, event_id: int, label: str, actor: s
         db.execute(
             "UPDATE observer SET token_digest = ? WHERE id = ?", [digest(token), observer_id]
         )
-        record(db, actor, "observer_issued", "accepted", observer=observer_id)
+        record(db, actor, "observer_issued", "accepted", event=event_id, observer=observer_id)
     return token
 
 
@@ -161,7 +188,14 @@ def enrol_observer(store: Store, token: object) -> tuple[str, dict[str, Any]]:
             "UPDATE observer SET credential_digest = ?, enrolled_at = ? WHERE id = ?",
             [digest(credential), utcnow(), found["id"]],
         )
-        record(db, f"observer:{found['id']}", "observer_enrolled", "accepted")
+        record(
+            db,
+            f"observer:{found['id']}",
+            "observer_enrolled",
+            "accepted",
+            event=found["event_id"],
+            observer=found["id"],
+        )
     return credential, found
 
 

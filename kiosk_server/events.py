@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from seal.signing import public_key_text
+
 from .audit import record
 from .storage import Store, utcnow
 
@@ -18,7 +20,18 @@ def create_event(store: Store, name: str, rehearsal: bool = False, threshold: in
             [name.strip(), int(rehearsal), threshold, utcnow()],
         )
         event_id = int(cursor.lastrowid or 0)
-        record(db, "cli", "event_created", "accepted", event=event_id, rehearsal=rehearsal)
+        # The first leaf binds the event's identity and the server key that signs its heads.
+        record(
+            db,
+            "cli",
+            "event_created",
+            "accepted",
+            event=event_id,
+            name=name.strip(),
+            rehearsal=rehearsal,
+            threshold=threshold,
+            server_key=public_key_text(store.server_key),
+        )
     return event_id
 
 

@@ -111,6 +111,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "board.closed_early": "提前结束：{reason}",
         "board.recused": "回避",
         "board.absent": "未提交",
+        "board.scored": "已评分",
+        "board.submitted": "已提交",
         # errors
         "error.internal": "服务器内部错误，已记录。请重试或联系组织者。",
         "error.malformed": "请求格式不正确。",
@@ -139,6 +141,29 @@ CATALOG: dict[str, dict[str, str]] = {
         "error.reason_required": "还有评委未提交，提前结束必须填写原因。",
         "error.unknown_seat": "席位不存在。",
         "error.too_long": "“{field}”太长。",
+        "error.bad_signature": "签名无效：该评分不是由本席位登记的平板签发的。",
+        "error.no_device_key": "本席位未登记平板密钥，请重新登记。",
+        "error.transplanted": "评分的“{field}”与当前轮次不符（可能来自其他轮次、席位或场次）。",
+        "error.replayed": "重复或过期的提交（{field}），已拒绝。",
+        "error.round_not_revealing": "该轮次尚未结束，不能揭晓评分。",
+        "error.nothing_to_open": "本席位在该轮次没有需要揭晓的评分。",
+        "error.opening_mismatch": "揭晓的评分与封存时的承诺不符，已拒绝并记录。",
+        "error.opening_invalid": "揭晓的评分不符合评分规则（{field}），已拒绝并记录。",
+        "error.insecure_context": "本页面必须通过 HTTPS 或 localhost 打开才能生成签名密钥。",
+        "state.revealing": "正在揭晓评分",
+        "console.revealed": "已揭晓",
+        "console.finalise": "发布（缺少揭晓）",
+        "console.finalise_reason": "缺少揭晓仍发布的原因（必填）",
+        "board.unrevealed": "未揭晓",
+        "board.mismatch": "揭晓不符",
+        "board.head": "日志 {size} 条 · 根 {root}",
+        "board.head_title": "已签名日志树头（拍照留证）",
+        "board.revealed": "已揭晓",
+        "tablet.revealing": "本轮已结束，正在揭晓评分",
+        "tablet.receipt": "回执 {code}",
+        "tablet.receipt_bad": "回执校验失败，请立即告知监督员！",
+        "tablet.statement_bad": "服务器签名校验失败，请立即告知监督员！",
+        "tablet.sealed": "已封存提交，等待其他评委",
     },
     "en": {
         "app.title": "Interview scoring kiosk",
@@ -235,6 +260,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "board.closed_early": "Closed early: {reason}",
         "board.recused": "recused",
         "board.absent": "not submitted",
+        "board.scored": "scored",
+        "board.submitted": "submitted",
         "error.internal": "Internal server error; it was recorded. Try again or ask the organiser.",
         "error.malformed": "The request is malformed.",
         "error.not_a_number": "“{field}” must be a number.",
@@ -264,17 +291,70 @@ CATALOG: dict[str, dict[str, str]] = {
         "error.reason_required": "Some raters have not submitted: give a reason to close early.",
         "error.unknown_seat": "No such seat.",
         "error.too_long": "“{field}” is too long.",
+        "error.bad_signature": (
+            "Bad signature: this sheet was not signed by the seat's enrolled tablet."
+        ),
+        "error.no_device_key": "No tablet key is registered for this seat; enrol again.",
+        "error.transplanted": (
+            "The sheet's “{field}” does not match this round (another round, seat or event?)."
+        ),
+        "error.replayed": "A repeated or stale submission ({field}); refused.",
+        "error.round_not_revealing": "That round has not closed; sheets cannot be opened yet.",
+        "error.nothing_to_open": "This seat has no sealed sheet to open in that round.",
+        "error.opening_mismatch": (
+            "The opened sheet does not match its commitment; refused and logged."
+        ),
+        "error.opening_invalid": (
+            "The opened sheet breaks the rubric ({field}); refused and logged."
+        ),
+        "error.insecure_context": (
+            "Open this page over HTTPS or on localhost to create a signing key."
+        ),
+        "state.revealing": "Opening the sealed sheets",
+        "console.revealed": "opened",
+        "console.finalise": "Publish without missing openings",
+        "console.finalise_reason": "Reason to publish with openings missing (required)",
+        "board.unrevealed": "not opened",
+        "board.mismatch": "opening refused",
+        "board.head": "Log {size} entries · root {root}",
+        "board.head_title": "Signed log head (photograph it)",
+        "board.revealed": "opened",
+        "tablet.revealing": "Round closed; opening the sealed sheets",
+        "tablet.receipt": "Receipt {code}",
+        "tablet.receipt_bad": "The receipt does not verify: tell the monitors now!",
+        "tablet.statement_bad": "The server's signature does not verify: tell the monitors now!",
+        "tablet.sealed": "Sealed and submitted, waiting for other raters",
     },
 }
 
 # Item codes and field names shown inside error messages get their label when known.
 FIELD_LABELS: dict[str, dict[str, str]] = {
-    "zh": {"reason": "原因", "round_id": "轮次", "items": "评分表", "idempotency_key": "提交编号"},
+    "zh": {
+        "reason": "原因",
+        "round_id": "轮次",
+        "items": "评分表",
+        "idempotency_key": "提交编号",
+        "event": "场次",
+        "room": "考场",
+        "seat": "席位",
+        "round": "轮次",
+        "draw_number": "抽签号",
+        "rubric": "评分表版本",
+        "seq": "序号",
+        "nonce": "随机数",
+        "total": "合计",
+        "envelope": "签名信封",
+        "public_key": "公钥",
+    },
     "en": {
         "reason": "reason",
         "round_id": "round",
         "items": "score sheet",
         "idempotency_key": "submission key",
+        "draw_number": "draw number",
+        "rubric": "rubric version",
+        "seq": "sequence number",
+        "public_key": "public key",
     },
 }
 

@@ -325,8 +325,47 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                         )
                     except sqlite3.IntegrityError as exc:  # held by an interviewed candidate
                         raise row.fault("draw_number", f"already assigned ({exc})") from None
-        record(db, actor, "setup_imported", "accepted", **counts)
+        record(
+            db,
+            actor,
+            "setup_imported",
+            "accepted",
+            event=event_id,
+            counts=counts,
+            **setup_snapshot(db, event_id),
+        )
     return counts
+
+
+def setup_snapshot(db: Any, event_id: int) -> dict[str, Any]:
+    """What the log must hold to re-derive results: rooms and seats, and the rubric."""
+    rooms = [
+        {
+            "id": r["id"],
+            "code": r["code"],
+            "name": r["name"],
+            "seats": [
+                {"id": s["id"], "number": s["number"]}
+                for s in db.query(
+                    "SELECT id, number FROM seat WHERE room_id = ? ORDER BY number", [r["id"]]
+                )
+            ],
+        }
+        for r in db.query("SELECT * FROM room WHERE event_id = ? ORDER BY id", [event_id])
+    ]
+    rubric = [
+        {
+            "code": r["code"],
+            "label_zh": r["label_zh"],
+            "label_en": r["label_en"],
+            "max": r["max"],
+            "step": r["step"],
+        }
+        for r in db.query(
+            "SELECT * FROM rubric_item WHERE event_id = ? ORDER BY position", [event_id]
+        )
+    ]
+    return {"rooms": rooms, "rubric": rubric}
 
 
 def wrap_integrity(fn: Callable[..., dict]) -> Callable[..., dict]:

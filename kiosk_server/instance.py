@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 SECRET_FILE = "secret_key"
+SERVER_KEY_FILE = "server_key.pem"
 DATABASE_FILE = "kiosk.sqlite3"
 
 
@@ -34,6 +35,16 @@ def ensure_instance(path: Path) -> bytes:
         fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
+    key_path = path / SERVER_KEY_FILE
+    if not key_path.exists():
+        # The server's Ed25519 key: signs tree heads and what tablets must trust.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from seal.signing import private_key_pem
+
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_key_pem(Ed25519PrivateKey.generate()))
     return bytes.fromhex(secret_path.read_text().strip())
 
 

@@ -1,11 +1,15 @@
-"""The interview room's flow: call a draw number, open the round, take score sheets, close.
+"""The interview room's flow: call a draw number, open the round, take sealed sheets,
+close, take the openings, announce.
+
+Sealing is commit-reveal (docs/threat-model.md): while a round is open a tablet sends
+only a signed *commitment* to its score sheet; when every seated rater has committed
+or recused (or the organiser closes early with a reason) the round is announced closed
+with the signed list of commitments, and each tablet sends its *opening*, which must
+hash to its commitment. Until then no value exists on the server at all.
 
 This is the service layer between the socket/HTTP edges and the pure rules in
-``ballot.scoring``. Every act runs in one transaction with its audit line. The
-views built here are the only way any audience learns about a round, and they
-read score values of a round only once it is closed: that is "hidden until close".
-The submission path (``submit_sheet``) is where device signatures and sealing
-will attach.
+``ballot.scoring`` and ``seal``. Every act runs in one transaction with its log leaf.
+The views built here are the only way any audience learns about a round.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ import sqlite_utils
 from ballot.scoring import (
     RubricItem,
     SheetError,
-    interview_score,
+    panel_result,
+    parse_value,
     sheet_total,
     validate_sheet,
 )
+from seal.record import BOUND_FIELDS, commitment, rubric_version
+from seal.signing import canonical, load_public_key, sign, unb64u, verify
 
-from .audit import record
+from .audit import record, record_refusal
 from .errors import UserError
+from .evidence import receipt
 from .storage import Store, utcnow
 
 MAX_REASON = 500
@@ -37,6 +45,7 @@ MAX_KEY = 100
 class RoundState(StrEnum):
     CALLED = "called"
     OPEN = "open"
+    REVEALING = "revealing"  # closed to commitments; openings being received
     CLOSED = "closed"
 
 
@@ -57,6 +66,13 @@ class Seat:
 def money(value: Decimal) -> str:
     """A score as shown everywhere: two decimals (exact for totals, already rounded means)."""
     return f"{value.quantize(Decimal('0.01'))}"
+
+
+def rubric_of(db: sqlite_utils.Database, event_id: int) -> str:
+    """The event rubric's version hash, which every sealed sheet must name."""
+    return rubric_version(
+        [{"code": i.code, "max": i.max, "step": i.step} for i in rubric(db, event_id)]
+    )
 
 
 def rubric(db: sqlite_utils.Database, event_id: int) -> list[RubricItem]:
@@ -135,7 +151,11 @@ def call_candidate(
         room = _room(db, event_id, room_id)
         if room["paused"]:
             raise UserError("room_paused")
-        if _one(db, "SELECT id FROM round WHERE room_id = ? AND state != 'closed'", [room["id"]]):
+        if _one(
+            db,
+            "SELECT id FROM round WHERE room_id = ? AND state IN ('called', 'open')",
+            [room["id"]],
+        ):
             raise UserError("round_active")
         waiting = waiting_numbers(db, room["id"])
         if draw_number is None:
@@ -163,6 +183,7 @@ def call_candidate(
             actor,
             "candidate_called",
             "accepted",
+            event=event_id,
             room=room["id"],
             round=round_id,
             draw_number=number,
@@ -181,7 +202,8 @@ def open_round(store: Store, event_id: int, round_id: object, actor: str) -> Non
         seats = [
             r["id"]
             for r in db.query(
-                "SELECT id FROM seat WHERE room_id = ? AND credential_digest IS NOT NULL",
+                "SELECT id FROM seat WHERE room_id = ? AND credential_digest IS NOT NULL"
+                " ORDER BY number",
                 [found["room_id"]],
             )
         ]
@@ -194,7 +216,19 @@ def open_round(store: Store, event_id: int, round_id: object, actor: str) -> Non
         db.execute(
             "UPDATE round SET state = 'open', opened_at = ? WHERE id = ?", [utcnow(), found["id"]]
         )
-        record(db, actor, "round_opened", "accepted", round=found["id"], seated=len(seats))
+        record(
+            db,
+            actor,
+            "round_opened",
+            "accepted",
+            event=event_id,
+            room=found["room_id"],
+            round=found["id"],
+            draw_number=found["draw_number"],
+            seated=seats,
+            rubric=rubric_of(db, event_id),
+        )
+        receipt(store, db, event_id, _last_leaf(db, event_id))  # a signed head per opening
 
 
 def close_round(store: Store, event_id: int, round_id: object, reason: object, actor: str) -> None:
@@ -205,13 +239,20 @@ def close_round(store: Store, event_id: int, round_id: object, reason: object, a
             raise UserError("round_not_open")
         missing = _pending_count(db, found["id"])
         text = _reason(reason, required=missing > 0)
-        db.execute(
-            "UPDATE round SET state = 'closed', closed_at = ?, close_reason = ? WHERE id = ?",
-            [utcnow(), text, found["id"]],
-        )
-        record(
-            db, actor, "round_closed", "accepted", round=found["id"], pending=missing, reason=text
-        )
+        _announce_close(store, db, found, text, actor)
+
+
+def finalise_round(
+    store: Store, event_id: int, round_id: object, reason: object, actor: str
+) -> None:
+    """Publish a round whose openings are still missing (a tablet never came back): the
+    missing sheets count as unrevealed. Needs a typed reason."""
+    with store.write() as db:
+        found = _round(db, event_id, round_id)
+        if found["state"] != RoundState.REVEALING:
+            raise UserError("round_not_revealing")
+        text = _reason(reason, required=True)
+        _finish(store, db, found, actor, reason=text)
 
 
 def set_paused(store: Store, event_id: int, room_id: object, paused: bool, actor: str) -> None:
@@ -219,199 +260,470 @@ def set_paused(store: Store, event_id: int, room_id: object, paused: bool, actor
     with store.write() as db:
         room = _room(db, event_id, room_id)
         db.execute("UPDATE room SET paused = ? WHERE id = ?", [int(paused), room["id"]])
-        record(db, actor, "room_paused" if paused else "room_resumed", "accepted", room=room["id"])
+        record(
+            db,
+            actor,
+            "room_paused" if paused else "room_resumed",
+            "accepted",
+            event=event_id,
+            room=room["id"],
+        )
+
+
+def _last_leaf(db: sqlite_utils.Database, event_id: int) -> int:
+    found = _one(db, "SELECT MAX(idx) AS n FROM log_leaf WHERE event_id = ?", [event_id])
+    return int(found["n"]) if found and found["n"] is not None else 0
+
+
+def _latest(db: sqlite_utils.Database, round_id: int) -> list[dict[str, Any]]:
+    """Each seat's latest commitment (score or recusal) in this round."""
+    return list(
+        db.query(
+            "SELECT c.*, seat.number FROM commitment c JOIN seat ON seat.id = c.seat_id"
+            " WHERE c.round_id = ? AND c.version = (SELECT MAX(version) FROM commitment"
+            " WHERE round_id = c.round_id AND seat_id = c.seat_id) ORDER BY seat.number",
+            [round_id],
+        )
+    )
 
 
 def _pending_count(db: sqlite_utils.Database, round_id: int) -> int:
     found = _one(
         db,
         "SELECT COUNT(*) AS n FROM round_seat WHERE round_id = ?"
-        " AND seat_id NOT IN (SELECT seat_id FROM sheet WHERE round_id = ?)",
+        " AND seat_id NOT IN (SELECT seat_id FROM commitment WHERE round_id = ?)",
         [round_id, round_id],
     )
     return int(found["n"]) if found else 0
 
 
-# --- rater acts -------------------------------------------------------------------
+def close_statement(db: sqlite_utils.Database, round_row: dict[str, Any]) -> dict[str, Any]:
+    """What the server signs when a round closes: every seat's final commitment."""
+    return {
+        "type": "round_closed",
+        "event": round_row["event_id"],
+        "room": round_row["room_id"],
+        "round": round_row["id"],
+        "draw_number": round_row["draw_number"],
+        "commitments": [
+            {"seat": c["seat_id"], "kind": c["kind"], "commitment": c["digest"], "leaf": c["leaf"]}
+            for c in _latest(db, round_row["id"])
+        ],
+        "reason": round_row["close_reason"],
+    }
 
 
-def _parse_submission(payload: object, *, with_items: bool) -> tuple[int, str, Any]:
-    if not isinstance(payload, dict):
-        raise UserError("malformed")
-    round_id = _int(payload.get("round_id"))
-    key = payload.get("idempotency_key")
-    if not isinstance(key, str) or not 8 <= len(key) <= MAX_KEY:
-        raise UserError("malformed", field="idempotency_key")
-    items = payload.get("items") if with_items else payload.get("reason")
-    return round_id, key, items
+def _announce_close(
+    store: Store,
+    db: sqlite_utils.Database,
+    round_row: dict[str, Any],
+    reason: str | None,
+    actor: str,
+) -> None:
+    """Close to commitments; openings are due (or, with none to open, publish at once)."""
+    db.execute(
+        "UPDATE round SET state = 'revealing', closed_at = ?, close_reason = ? WHERE id = ?",
+        [utcnow(), reason, round_row["id"]],
+    )
+    current = {**round_row, "state": RoundState.REVEALING, "close_reason": reason}
+    statement = close_statement(db, current)
+    record(db, actor, "round_closed", "accepted", event=round_row["event_id"], statement=statement)
+    if not any(c["kind"] == "score" for c in statement["commitments"]):
+        _finish(store, db, current, "system")
+    else:
+        receipt(store, db, round_row["event_id"], _last_leaf(db, round_row["event_id"]))
 
 
-def _round_for_seat(db: sqlite_utils.Database, seat: Seat, round_id: int) -> dict[str, Any]:
+def _finish(
+    store: Store,
+    db: sqlite_utils.Database,
+    round_row: dict[str, Any],
+    actor: str,
+    reason: str | None = None,
+) -> None:
+    """Every opening is in (or the organiser gave up on the rest): publish the result."""
+    db.execute("UPDATE round SET state = 'closed' WHERE id = ?", [round_row["id"]])
+    event = event_row(db, round_row["event_id"])
+    result = round_result(db, {**round_row, "state": RoundState.CLOSED}, event["drop_threshold"])
+    record(
+        db,
+        actor,
+        "round_result",
+        "accepted",
+        event=round_row["event_id"],
+        round=round_row["id"],
+        draw_number=round_row["draw_number"],
+        result=result,
+        reason=reason,
+    )
+    receipt(store, db, round_row["event_id"], _last_leaf(db, round_row["event_id"]))
+
+
+# --- rater acts: sealed envelopes ---------------------------------------------------------
+
+ENVELOPE_TYPES = {"commit": ("commitment", "recusal"), "reveal": ("opening",)}
+
+
+def _body(store: Store, seat: Seat, payload: object, act: str) -> tuple[dict, dict]:
+    """Verify the envelope's signature with the seat's registered key; check its shape."""
+    envelope = payload.get("envelope") if isinstance(payload, dict) else None
+    if not isinstance(envelope, dict):
+        raise UserError("malformed", field="envelope")
+    found = store.row("SELECT public_key FROM seat WHERE id = ?", [seat.id])
+    if found is None or not found["public_key"]:
+        raise UserError("no_device_key")
+    try:
+        body = verify(load_public_key(found["public_key"]), envelope)
+    except ValueError:
+        raise UserError("bad_signature") from None
+    if body.get("type") not in ENVELOPE_TYPES[act]:
+        raise UserError("malformed", field="type")
+    for name in (*BOUND_FIELDS, "seq"):
+        value = body.get(name)
+        ok = (
+            isinstance(value, str)
+            if name == "rubric"
+            else (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53)
+        )
+        if not ok:
+            raise UserError("malformed", field=name)
+    try:
+        nonce = unb64u(body.get("nonce"))  # type: ignore[arg-type]
+    except ValueError:
+        raise UserError("malformed", field="nonce") from None
+    if len(nonce) < 12:
+        raise UserError("malformed", field="nonce")
+    return envelope, body
+
+
+def _check_binding(
+    db: sqlite_utils.Database, seat: Seat, body: dict, round_row: dict[str, Any]
+) -> None:
+    """Refuse an envelope made for another event, room, seat, round, candidate or rubric,
+    or replayed (sequence not above the device's last one)."""
+    expected = {
+        "event": seat.event_id,
+        "room": seat.room_id,
+        "seat": seat.id,
+        "round": round_row["id"],
+        "draw_number": round_row["draw_number"],
+        "rubric": rubric_of(db, seat.event_id),
+    }
+    for name, value in expected.items():
+        if body[name] != value:
+            raise UserError("transplanted", field=name)
+    last = _one(db, "SELECT last_seq FROM seat WHERE id = ?", [seat.id])
+    if last is None or body["seq"] <= last["last_seq"]:
+        raise UserError("replayed", field="seq")
+    nonce = body["nonce"]
+    if _one(
+        db,
+        "SELECT 1 AS x FROM commitment WHERE seat_id = ? AND nonce = ?"
+        " UNION SELECT 1 FROM opening JOIN commitment c ON c.id = opening.commitment_id"
+        " WHERE c.seat_id = ? AND opening.nonce = ?",
+        [seat.id, nonce, seat.id, nonce],
+    ):
+        raise UserError("replayed", field="nonce")
+
+
+def _duplicate(
+    store: Store, db: sqlite_utils.Database, seat: Seat, envelope: dict
+) -> dict[str, Any] | None:
+    """The very same envelope sent again (a lost ack): answer it as the first time."""
+    text = canonical(envelope).decode("utf-8")
     found = _one(
         db,
-        "SELECT round.*, room.paused, room.event_id FROM round JOIN room ON room.id = round.room_id"
-        " WHERE round.id = ?",
-        [round_id],
+        "SELECT round_id, kind, leaf FROM commitment WHERE seat_id = ? AND envelope = ?",
+        [seat.id, text],
+    )
+    kind = found["kind"] if found else None
+    if found is None:
+        found = _one(
+            db,
+            "SELECT c.round_id, opening.leaf FROM opening JOIN commitment c"
+            " ON c.id = opening.commitment_id WHERE c.seat_id = ?"
+            " AND opening.envelope = ?",
+            [seat.id, text],
+        )
+        kind = "opening"
+    if found is None:
+        return None
+    state = _one(db, "SELECT state FROM round WHERE id = ?", [found["round_id"]])
+    return {
+        "ok": True,
+        "round_id": found["round_id"],
+        "kind": kind,
+        "duplicate": True,
+        "round_closed": bool(state and state["state"] != "open"),
+        "receipt": receipt(store, db, seat.event_id, found["leaf"]),
+    }
+
+
+def _round_for(db: sqlite_utils.Database, seat: Seat, round_id: object) -> dict[str, Any]:
+    found = _one(
+        db,
+        "SELECT round.*, room.paused, room.event_id FROM round"
+        " JOIN room ON room.id = round.room_id WHERE round.id = ?",
+        [_int(round_id)],
     )
     if found is None or found["event_id"] != seat.event_id:
         raise UserError("unknown_round")
     if found["room_id"] != seat.room_id:
         raise UserError("round_other_room")
-    if found["state"] == RoundState.CLOSED:
-        raise UserError("round_closed")
-    if found["state"] != RoundState.OPEN:
-        raise UserError("round_not_open")
-    if found["paused"]:
-        raise UserError("room_paused")
     if not _one(
-        db, "SELECT 1 AS x FROM round_seat WHERE round_id = ? AND seat_id = ?", [round_id, seat.id]
+        db,
+        "SELECT 1 AS x FROM round_seat WHERE round_id = ? AND seat_id = ?",
+        [found["id"], seat.id],
     ):
         raise UserError("not_seated")
-    if _one(db, "SELECT 1 AS x FROM sheet WHERE round_id = ? AND seat_id = ?", [round_id, seat.id]):
-        raise UserError("already_submitted")
     return found
 
 
-def _replayed(db: sqlite_utils.Database, seat: Seat, key: str) -> dict[str, Any] | None:
-    """A re-sent submission (same idempotency key, same seat) is answered as before."""
-    found = _one(db, "SELECT * FROM sheet WHERE idempotency_key = ?", [key])
-    if found is None:
-        return None
-    if found["seat_id"] != seat.id:
-        raise UserError("malformed", field="idempotency_key")
-    state = _one(db, "SELECT state FROM round WHERE id = ?", [found["round_id"]])
-    return {
-        "ok": True,
-        "round_id": found["round_id"],
-        "kind": found["kind"],
-        "duplicate": True,
-        "round_closed": bool(state and state["state"] == "closed"),
-    }
+def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
+    """Take a signed commitment to a score sheet, or a signed recusal, for an open round.
 
-
-def submit_sheet(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
-    """Accept one score sheet; returns the acknowledgement, sent only after COMMIT."""
-    round_id, key, items = _parse_submission(payload, with_items=True)
+    A score commitment may be replaced while the round is open (a new version; the old
+    one stays in the log); a recusal is final. Acknowledged only after COMMIT, with a
+    receipt: the leaf, a signed head and the inclusion proof."""
+    envelope, body = _body(store, seat, payload, "commit")
+    kind = "score" if body["type"] == "commitment" else "recusal"
+    digest = body.get("commitment")
+    if kind == "score" and not (
+        isinstance(digest, str)
+        and len(digest) == 64
+        and all(c in "0123456789abcdef" for c in digest)
+    ):
+        raise UserError("malformed", field="commitment")
+    if kind == "recusal":
+        _reason(body.get("reason"), required=False)
     with store.write() as db:
-        replay = _replayed(db, seat, key)
-        if replay:
-            return replay
-        found = _round_for_seat(db, seat, round_id)
-        items_rubric = rubric(db, seat.event_id)
-        try:
-            values = validate_sheet(items_rubric, items)
-        except SheetError as err:
-            labels = {
-                item.code: {"zh": item.label_zh, "en": item.label_en} for item in items_rubric
-            }
-            raise UserError(
-                err.code, field=err.item, labels=labels.get(err.item or "", None)
-            ) from None
-        # --- seam: signature verification and sealing (commit-reveal) attach here ---
+        duplicate = _duplicate(store, db, seat, envelope)
+        if duplicate:
+            return duplicate
+        found = _round_for(db, seat, body["round"])
+        if found["state"] in (RoundState.REVEALING, RoundState.CLOSED):
+            raise UserError("round_closed")
+        if found["state"] != RoundState.OPEN:
+            raise UserError("round_not_open")
+        if found["paused"]:
+            raise UserError("room_paused")
+        _check_binding(db, seat, body, found)
+        previous = _one(
+            db,
+            "SELECT kind, version FROM commitment WHERE round_id = ? AND"
+            " seat_id = ? ORDER BY version DESC LIMIT 1",
+            [found["id"], seat.id],
+        )
+        if previous and previous["kind"] == "recusal":
+            raise UserError("already_submitted")
+        version = previous["version"] + 1 if previous else 1
+        leaf = record(
+            db,
+            seat.actor,
+            "commitment" if kind == "score" else "conflict_declared",
+            "accepted",
+            event=seat.event_id,
+            envelope=envelope,
+            version=version,
+        )
         db.execute(
-            "INSERT INTO sheet(round_id, seat_id, kind, items, total, idempotency_key,"
-            " submitted_at) VALUES (?, ?, 'score', ?, ?, ?, ?)",
+            "INSERT INTO commitment(round_id, seat_id, version, kind, digest, nonce, envelope,"
+            " leaf, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 found["id"],
                 seat.id,
-                json.dumps({k: str(v) for k, v in values.items()}),
-                str(sheet_total(values)),
-                key,
+                version,
+                kind,
+                digest if kind == "score" else None,
+                body["nonce"],
+                canonical(envelope).decode("utf-8"),
+                leaf,
                 utcnow(),
             ],
         )
-        record(db, seat.actor, "sheet_submitted", "accepted", round=found["id"])
-        closed = _close_if_complete(db, found["id"])
+        db.execute("UPDATE seat SET last_seq = ? WHERE id = ?", [body["seq"], seat.id])
+        proof = receipt(store, db, seat.event_id, leaf or 0)
+        closed = _pending_count(db, found["id"]) == 0
+        if closed:
+            _announce_close(store, db, found, None, "system")
     return {
         "ok": True,
         "round_id": found["id"],
-        "kind": "score",
+        "kind": kind,
+        "version": version,
         "duplicate": False,
         "round_closed": closed,
+        "receipt": proof,
     }
 
 
-def declare_conflict(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
-    """Recuse this seat (回避) from the current round instead of scoring."""
-    round_id, key, reason = _parse_submission(payload, with_items=False)
-    text = _reason(reason, required=False)
+def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
+    """Take the opening of this seat's final commitment, once its round has closed."""
+    envelope, body = _body(store, seat, payload, "reveal")
     with store.write() as db:
-        replay = _replayed(db, seat, key)
-        if replay:
-            return replay
-        found = _round_for_seat(db, seat, round_id)
-        db.execute(
-            "INSERT INTO sheet(round_id, seat_id, kind, idempotency_key, submitted_at)"
-            " VALUES (?, ?, 'recusal', ?, ?)",
-            [found["id"], seat.id, key, utcnow()],
+        duplicate = _duplicate(store, db, seat, envelope)
+        if duplicate:
+            return duplicate
+        found = _round_for(db, seat, body["round"])
+        if found["state"] in (RoundState.CALLED, RoundState.OPEN):
+            raise UserError("round_not_revealing")
+        if found["state"] == RoundState.CLOSED:
+            raise UserError("round_closed")
+        _check_binding(db, seat, body, found)
+        latest = _one(
+            db,
+            "SELECT * FROM commitment WHERE round_id = ? AND seat_id = ?"
+            " ORDER BY version DESC LIMIT 1",
+            [found["id"], seat.id],
         )
-        record(db, seat.actor, "conflict_declared", "accepted", round=found["id"], reason=text)
-        closed = _close_if_complete(db, found["id"])
+        if latest is None or latest["kind"] != "score":
+            raise UserError("nothing_to_open")
+        if _one(db, "SELECT 1 AS x FROM opening WHERE commitment_id = ?", [latest["id"]]):
+            raise UserError("already_submitted")
+        items, total = _opened_sheet(db, seat, body, latest)
+        leaf = record(db, seat.actor, "opening", "accepted", event=seat.event_id, envelope=envelope)
+        db.execute(
+            "INSERT INTO opening(commitment_id, items, total, nonce, envelope, leaf,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                latest["id"],
+                json.dumps(items),
+                total,
+                body["nonce"],
+                canonical(envelope).decode("utf-8"),
+                leaf,
+                utcnow(),
+            ],
+        )
+        db.execute("UPDATE seat SET last_seq = ? WHERE id = ?", [body["seq"], seat.id])
+        proof = receipt(store, db, seat.event_id, leaf or 0)
+        done = not _one(
+            db,
+            "SELECT 1 AS x FROM commitment c WHERE c.round_id = ? AND"
+            " c.kind = 'score' AND c.version = (SELECT MAX(version) FROM commitment"
+            " WHERE round_id = c.round_id AND seat_id = c.seat_id) AND c.id NOT IN"
+            " (SELECT commitment_id FROM opening)",
+            [found["id"]],
+        )
+        if done:
+            _finish(store, db, found, "system")
     return {
         "ok": True,
         "round_id": found["id"],
-        "kind": "recusal",
+        "kind": "opening",
         "duplicate": False,
-        "round_closed": closed,
+        "round_closed": True,
+        "receipt": proof,
     }
 
 
-def _close_if_complete(db: sqlite_utils.Database, round_id: int) -> bool:
-    """Close the round in the same transaction once every seated rater has acted."""
-    if _pending_count(db, round_id):
-        return False
-    db.execute(
-        "UPDATE round SET state = 'closed', closed_at = ? WHERE id = ?", [utcnow(), round_id]
+def _opened_sheet(
+    db: sqlite_utils.Database, seat: Seat, body: dict, latest: dict[str, Any]
+) -> tuple[dict[str, str], str]:
+    """Check an opening against its commitment and the rubric; a refusal is logged apart
+    (its own transaction) so the monitors see it."""
+    problem, field = None, None
+    try:
+        if body.get("salt") is None or len(unb64u(body["salt"])) < 16:
+            raise UserError("malformed", field="salt")
+        if not isinstance(body.get("total"), str):
+            raise UserError("malformed", field="total")
+        if commitment(body) != latest["digest"]:
+            problem = "opening_mismatch"
+        else:
+            values = validate_sheet(rubric(db, seat.event_id), body.get("items"))
+            if not isinstance(body["items"], dict) or not all(
+                isinstance(v, str) for v in body["items"].values()
+            ):
+                raise UserError("malformed", field="items")
+            if parse_value(body["total"]) != sheet_total(values):
+                problem, field = "opening_invalid", "total"
+    except SheetError as err:
+        problem, field = "opening_invalid", err.item
+    except (KeyError, TypeError, ValueError):
+        problem = "opening_mismatch"
+    if problem:
+        labels = {i.code: {"zh": i.label_zh, "en": i.label_en} for i in rubric(db, seat.event_id)}
+        raise OpeningRefused(problem, field, seat, latest, labels.get(field or ""))
+    return dict(body["items"]), str(parse_value(body["total"]))
+
+
+class OpeningRefused(UserError):
+    """A sealed sheet that does not open: recorded and shown to the monitors."""
+
+    def __init__(
+        self,
+        code: str,
+        field: str | None,
+        seat: Seat,
+        latest: dict[str, Any],
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(code, field=field, labels=labels)
+        self.seat, self.round_id = seat, latest["round_id"]
+
+
+def record_refused_opening(store: Store, err: OpeningRefused) -> None:
+    record_refusal(
+        store,
+        err.seat.actor,
+        "opening_refused",
+        err.code,
+        event=err.seat.event_id,
+        round=err.round_id,
+        seat=err.seat.id,
+        field=err.field,
     )
-    record(db, "system", "round_closed", "accepted", round=round_id, pending=0)
-    return True
 
 
 # --- views ------------------------------------------------------------------------
+
+
+def seat_outcomes(db: sqlite_utils.Database, round_id: int) -> list[tuple[int, str, Any]]:
+    """Each seated rater's (seat number, status, total) for a round that is closed."""
+    refused = {
+        r["seat"]
+        for r in db.query(
+            "SELECT json_extract(data, '$.data.seat') AS seat FROM log_leaf"
+            " WHERE type = 'opening_refused' AND json_extract(data, '$.data.round') = ?",
+            [round_id],
+        )
+    }
+    latest = {c["seat_id"]: c for c in _latest(db, round_id)}
+    opened = {
+        r["commitment_id"]: r["total"]
+        for r in db.query(
+            "SELECT commitment_id, total FROM opening JOIN commitment c"
+            " ON c.id = opening.commitment_id WHERE c.round_id = ?",
+            [round_id],
+        )
+    }
+    outcomes = []
+    for seat in db.query(
+        "SELECT seat.id, seat.number FROM round_seat JOIN seat"
+        " ON seat.id = round_seat.seat_id WHERE round_id = ?",
+        [round_id],
+    ):
+        c = latest.get(seat["id"])
+        if c is None:
+            outcomes.append((seat["number"], "absent", None))
+        elif c["kind"] == "recusal":
+            outcomes.append((seat["number"], "recused", None))
+        elif c["id"] in opened:
+            outcomes.append((seat["number"], "scored", Decimal(opened[c["id"]])))
+        else:
+            status = "mismatch" if seat["id"] in refused else "unrevealed"
+            outcomes.append((seat["number"], status, None))
+    return outcomes
 
 
 def round_result(db: sqlite_utils.Database, round_row: dict[str, Any], threshold: int) -> dict:
     """Every seat's total and the interview score of a CLOSED round (never an open one)."""
     if round_row["state"] != RoundState.CLOSED:
         raise RuntimeError("results of an open round must never be read")
-    rows = list(
-        db.query(
-            "SELECT seat.number, sheet.kind, sheet.total FROM round_seat"
-            " JOIN seat ON seat.id = round_seat.seat_id"
-            " LEFT JOIN sheet ON sheet.round_id = round_seat.round_id"
-            " AND sheet.seat_id = round_seat.seat_id"
-            " WHERE round_seat.round_id = ? ORDER BY seat.number",
-            [round_row["id"]],
-        )
-    )
-    counted = [r for r in rows if r["kind"] == "score"]
-    score = interview_score([Decimal(r["total"]) for r in counted], threshold)
-    dropped = {}
-    if score.dropped_high is not None and score.dropped_low is not None:
-        dropped = {
-            counted[score.dropped_high]["number"]: "high",
-            counted[score.dropped_low]["number"]: "low",
-        }
-    entries = []
-    for r in rows:
-        status = {"score": "scored", "recusal": "recused"}.get(r["kind"], "absent")
-        entries.append(
-            {
-                "seat": r["number"],
-                "status": status,
-                "total": money(Decimal(r["total"])) if r["kind"] == "score" else None,
-                "dropped": dropped.get(r["number"]),
-            }
-        )
-    return {
-        "entries": entries,
-        "mean": None if score.mean is None else money(score.mean),
-        "high": None if score.high_value is None else money(score.high_value),
-        "low": None if score.low_value is None else money(score.low_value),
-        "counted": score.counted,
-        "rule": "drop" if dropped else "all",
-        "close_reason": round_row["close_reason"],
-    }
+    result = panel_result(seat_outcomes(db, round_row["id"]), threshold)
+    result["close_reason"] = round_row["close_reason"]
+    return result
 
 
 def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) -> dict[int, str]:
@@ -421,8 +733,19 @@ def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) ->
         r["seat_id"]: "pending"
         for r in db.query("SELECT seat_id FROM round_seat WHERE round_id = ?", [round_row["id"]])
     }
-    for r in db.query("SELECT seat_id, kind FROM sheet WHERE round_id = ?", [round_row["id"]]):
-        status[r["seat_id"]] = "submitted" if r["kind"] == "score" else "recused"
+    opened = {
+        r["commitment_id"]
+        for r in db.query(
+            "SELECT commitment_id FROM opening JOIN commitment c ON c.id = opening.commitment_id"
+            " WHERE c.round_id = ?",
+            [round_row["id"]],
+        )
+    }
+    for c in _latest(db, round_row["id"]):
+        if c["kind"] == "recusal":
+            status[c["seat_id"]] = "recused"
+        else:
+            status[c["seat_id"]] = "revealed" if c["id"] in opened else "submitted"
     return status
 
 
@@ -503,7 +826,13 @@ def board(
             room_status(db, room, event["drop_threshold"], organiser, online)
             for room in db.query("SELECT * FROM room WHERE event_id = ? ORDER BY code", [event_id])
         ]
+        head = _one(
+            db,
+            "SELECT size, root, time FROM tree_head WHERE event_id = ? ORDER BY id DESC LIMIT 1",
+            [event_id],
+        )
         view: dict[str, Any] = {
+            "head": head,
             "event": {
                 "id": event_id,
                 "name": event["name"],
@@ -524,11 +853,16 @@ def board(
 
 
 def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
-    """What one tablet may know: its seat, the draw number in its room, its own state."""
+    """What one tablet may know: its seat, the draw number in its room (signed by the
+    server), its own state, and the signed close statements it still owes an opening for."""
     with store.read() as db:
         room = _room(db, seat.event_id, seat.room_id)
         current = _one(
-            db, "SELECT * FROM round WHERE room_id = ? ORDER BY id DESC LIMIT 1", [seat.room_id]
+            db,
+            "SELECT round.*, room.event_id FROM round JOIN room"
+            " ON room.id = round.room_id WHERE room_id = ? ORDER BY round.id DESC"
+            " LIMIT 1",
+            [seat.room_id],
         )
         round_view = None
         if current is not None:
@@ -542,16 +876,38 @@ def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
             )
             mine = _one(
                 db,
-                "SELECT kind FROM sheet WHERE round_id = ? AND seat_id = ?",
+                "SELECT kind, version FROM commitment WHERE round_id = ? AND"
+                " seat_id = ? ORDER BY version DESC LIMIT 1",
                 [current["id"], seat.id],
             )
+            statement = {
+                "type": "round_state",
+                "event": seat.event_id,
+                "room": seat.room_id,
+                "round": current["id"],
+                "draw_number": current["draw_number"],
+                "state": current["state"],
+            }
             round_view = {
                 "id": current["id"],
                 "draw_number": current["draw_number"],
                 "state": current["state"],
                 "seated": seated,
                 "mine": None if mine is None else mine["kind"],
+                "version": None if mine is None else mine["version"],
+                "statement": sign(store.server_key, statement),
             }
+        owed = [
+            sign(store.server_key, close_statement(db, r))
+            for r in db.query(
+                "SELECT round.*, room.event_id FROM round JOIN room ON room.id = round.room_id"
+                " JOIN commitment c ON c.round_id = round.id WHERE round.room_id = ?"
+                " AND round.state = 'revealing' AND c.seat_id = ? AND c.kind = 'score'"
+                " AND c.version = (SELECT MAX(version) FROM commitment WHERE round_id = round.id"
+                " AND seat_id = c.seat_id) AND c.id NOT IN (SELECT commitment_id FROM opening)",
+                [seat.room_id, seat.id],
+            )
+        ]
         items = [
             {
                 "code": i.code,
@@ -562,9 +918,13 @@ def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
             }
             for i in rubric(db, seat.event_id)
         ]
+        version = rubric_of(db, seat.event_id)
     return {
         "seat": {"id": seat.id, "number": seat.number},
+        "event": seat.event_id,
         "room": {"id": room["id"], "name": room["name"], "paused": bool(room["paused"])},
         "round": round_view,
         "rubric": items,
+        "rubric_version": version,
+        "reveal": owed,
     }

@@ -155,6 +155,10 @@ class Audience(Namespace):
     def actor(self) -> str:
         raise NotImplementedError
 
+    def event(self) -> int | None:
+        """The event a refusal on this connection belongs to (its log), if known."""
+        return None
+
 
 def guarded(action: str) -> Callable:
     """Wrap a socket handler: a UserError becomes a localised refusal that is recorded;
@@ -168,10 +172,10 @@ def guarded(action: str) -> Callable:
                 return handler(self, *args)
             except UserError as err:
                 try:
-                    actor = self.actor()
+                    actor, event = self.actor(), self.event()
                 except UserError:
-                    actor = "anonymous"
-                record_refusal(store(), actor, action, err.code, field=err.field)
+                    actor, event = "anonymous", None
+                record_refusal(store(), actor, action, err.code, event=event, field=err.field)
                 return err.payload(self.lang())
             except Exception as exc:  # noqa: BLE001 - the last line of defence
                 log.error("socket handler %s failed: %s", action, type(exc).__name__)

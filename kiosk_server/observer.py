@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_socketio import ConnectionRefusedError, emit, join_room
+
+from seal.signing import canonical
 
 from . import interview
 from .audit import record_refusal
 from .enrolment import authenticate_observer, enrol_observer, observer_for_token
 from .errors import UserError
+from .evidence import consistency, latest_head
 from .i18n import normalise_lang
 from .live import Audience, client_lang, event_id, publish, store, with_credential
+from .qr import svg as qr_svg
 
 NAMESPACE = "/observer"
 OBSERVER_COOKIE = "kiosk_observer"
@@ -48,6 +52,57 @@ def screen() -> Any:
     if authenticate_observer(store(), request.cookies.get(OBSERVER_COOKIE)) is None:
         return render_template("observe.html", observer=None, token=None, error=None), 401
     return render_template("board.html")
+
+
+def _any_audience() -> bool:
+    """Signed-in organiser, enrolled observer screen or enrolled tablet."""
+    from flask import session
+
+    from .enrolment import authenticate_seat
+    from .rater import SEAT_COOKIE
+
+    return (
+        bool(session.get("organiser"))
+        or (authenticate_observer(store(), request.cookies.get(OBSERVER_COOKIE)) is not None)
+        or authenticate_seat(store(), request.cookies.get(SEAT_COOKIE)) is not None
+    )
+
+
+@bp.get("/observer/head.svg")
+def head_qr() -> Any:
+    """The latest signed tree head as a QR code, for monitors to photograph or print."""
+    ev = event_id()
+    head = latest_head(store(), ev) if ev is not None and _any_audience() else None
+    if not _any_audience():
+        return "", 401
+    if head is None:
+        return "", 404
+    svg = qr_svg(canonical(head).decode("utf-8"))
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/api/log/head")
+def log_head() -> Any:
+    """The latest signed tree head (JSON)."""
+    if not _any_audience():
+        return {"ok": False, "error": {"code": "not_authenticated"}}, 401
+    ev = event_id()
+    head = None if ev is None else latest_head(store(), ev)
+    return {"ok": head is not None, "head": head}
+
+
+@bp.get("/api/log/consistency")
+def log_consistency() -> Any:
+    """A consistency proof between two tree sizes (RFC 9162), hex hashes."""
+    if not _any_audience():
+        return {"ok": False, "error": {"code": "not_authenticated"}}, 401
+    ev = event_id()
+    try:
+        first, second = int(request.args["first"]), int(request.args["second"])
+        proof = consistency(store(), ev, first, second) if ev is not None else None
+    except (KeyError, ValueError):
+        return {"ok": False, "error": {"code": "malformed"}}, 400
+    return {"ok": True, "first": first, "second": second, "proof": proof}
 
 
 class Live(Audience):

@@ -67,6 +67,9 @@ class Live(Audience):
         self.identity()
         return "organiser"
 
+    def event(self) -> int | None:
+        return self.identity()  # type: ignore[no-any-return]
+
     def on_connect(self, auth: Any = None) -> None:
         ev = event_id()
         if not session.get("organiser") or ev is None:
@@ -99,6 +102,15 @@ class Live(Audience):
     def on_close(self, *args: Any) -> dict[str, Any]:
         data = _single(args)
         interview.close_round(
+            store(), self.identity(), data.get("round_id"), data.get("reason"), self.actor()
+        )
+        publish()
+        return {"ok": True}
+
+    @guarded("finalise_round")
+    def on_finalise(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        interview.finalise_round(
             store(), self.identity(), data.get("round_id"), data.get("reason"), self.actor()
         )
         publish()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, render_template, request
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from rater_client import ASSETS
+from seal.signing import public_key_text
 
 from . import interview
 from .audit import record_refusal
@@ -52,35 +53,33 @@ def enrol(token: str) -> Any:
     return render_template("enrol.html", seat=seat, token=token, error=None)
 
 
-@bp.post("/enrol/<token>")
-def enrol_submit(token: str) -> Any:
-    try:
-        credential, _seat = enrol_seat(store(), token)
-    except UserError as err:
-        record_refusal(store(), "anonymous", "enrol_seat", err.code)
-        seat = seat_for_token(store(), token)
-        message = err.payload(_lang())["error"]["message"]
-        return render_template("enrol.html", seat=seat, token=token, error=message), 409
-    publish()
-    return with_credential(redirect(url_for("rater.tablet")), SEAT_COOKIE, credential)
-
-
 @bp.post("/api/enrol")
 def enrol_api() -> Any:
-    """Enrolment for the Python client: JSON in, the credential and seat out."""
+    """Spend a seat token and register the device's public key. JSON in
+    (``token``, ``public_key``); the credential, the seat and the server's public key
+    out. A browser also gets the credential as an HttpOnly cookie."""
     data = request.get_json(silent=True)
     token = data.get("token") if isinstance(data, dict) else None
+    public_key = data.get("public_key") if isinstance(data, dict) else None
+    lang = normalise_lang(request.cookies.get("lang") or request.headers.get("Accept-Language"))
     try:
-        credential, seat = enrol_seat(store(), token)
+        credential, seat = enrol_seat(store(), token, public_key)
     except UserError as err:
         record_refusal(store(), "anonymous", "enrol_seat", err.code)
-        return err.payload(normalise_lang(request.headers.get("Accept-Language"))), 409
+        return err.payload(lang), 409
     publish()
-    return {
+    body = {
         "ok": True,
         "credential": credential,
-        "seat": {"id": seat.id, "number": seat.number, "room_id": seat.room_id},
+        "seat": {
+            "id": seat.id,
+            "number": seat.number,
+            "room_id": seat.room_id,
+            "event": seat.event_id,
+        },
+        "server_key": public_key_text(store().server_key),
     }
+    return with_credential(jsonify(body), SEAT_COOKIE, credential)
 
 
 @bp.get("/tablet")
@@ -105,6 +104,10 @@ class Live(Audience):
     def actor(self) -> str:
         seat, _credential = self.identity()
         return seat.actor  # type: ignore[no-any-return]
+
+    def event(self) -> int | None:
+        seat, _credential = self.identity()
+        return seat.event_id  # type: ignore[no-any-return]
 
     def seat(self) -> interview.Seat:
         """The seat, re-authenticated: a re-issued seat's old credential fails here."""
@@ -137,20 +140,27 @@ class Live(Audience):
         """A tablet asks for its view again (e.g. after waking)."""
         return {"ok": True, "state": interview.rater_view(store(), self.seat())}
 
-    @guarded("submit_sheet")
-    def on_submit(self, *args: Any) -> dict[str, Any]:
+    @guarded("commit")
+    def on_commit(self, *args: Any) -> dict[str, Any]:
+        """A signed commitment to a score sheet, or a signed recusal."""
         if len(args) != 1:
             raise UserError("malformed")
         seat = self.seat()
-        ack = interview.submit_sheet(store(), seat, args[0])
+        ack = interview.commit(store(), seat, args[0])
         publish(room_id=seat.room_id)
         return ack
 
-    @guarded("declare_conflict")
-    def on_recuse(self, *args: Any) -> dict[str, Any]:
+    @guarded("reveal")
+    def on_reveal(self, *args: Any) -> dict[str, Any]:
+        """The signed opening of this seat's commitment, after the round closed."""
         if len(args) != 1:
             raise UserError("malformed")
         seat = self.seat()
-        ack = interview.declare_conflict(store(), seat, args[0])
+        try:
+            ack = interview.reveal(store(), seat, args[0])
+        except interview.OpeningRefused as err:
+            interview.record_refused_opening(store(), err)
+            publish(room_id=seat.room_id)
+            return err.payload(self.lang())
         publish(room_id=seat.room_id)
         return ack

@@ -82,6 +82,8 @@ CREATE TABLE IF NOT EXISTS seat (
     generation INTEGER NOT NULL DEFAULT 0,
     token_digest TEXT UNIQUE,
     credential_digest TEXT UNIQUE,
+    public_key TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0,
     issued_at TEXT,
     enrolled_at TEXT,
     UNIQUE (room_id, number)
@@ -113,29 +115,58 @@ CREATE TABLE IF NOT EXISTS round (
     room_id INTEGER NOT NULL REFERENCES room(id),
     candidate_id INTEGER NOT NULL UNIQUE REFERENCES candidate(id),
     draw_number INTEGER NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('called', 'open', 'closed')),
+    state TEXT NOT NULL CHECK (state IN ('called', 'open', 'revealing', 'closed')),
     called_at TEXT NOT NULL,
     opened_at TEXT,
     closed_at TEXT,
     close_reason TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_round_per_room
-    ON round(room_id) WHERE state != 'closed';
+    ON round(room_id) WHERE state IN ('called', 'open');
 CREATE TABLE IF NOT EXISTS round_seat (
     round_id INTEGER NOT NULL REFERENCES round(id),
     seat_id INTEGER NOT NULL REFERENCES seat(id),
     PRIMARY KEY (round_id, seat_id)
 );
-CREATE TABLE IF NOT EXISTS sheet (
+CREATE TABLE IF NOT EXISTS commitment (
     id INTEGER PRIMARY KEY,
     round_id INTEGER NOT NULL REFERENCES round(id),
     seat_id INTEGER NOT NULL REFERENCES seat(id),
+    version INTEGER NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('score', 'recusal')),
-    items TEXT,
-    total TEXT,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    submitted_at TEXT NOT NULL,
-    UNIQUE (round_id, seat_id)
+    digest TEXT,
+    nonce TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    leaf INTEGER NOT NULL,
+    received_at TEXT NOT NULL,
+    UNIQUE (round_id, seat_id, version),
+    UNIQUE (seat_id, nonce)
+);
+CREATE TABLE IF NOT EXISTS opening (
+    id INTEGER PRIMARY KEY,
+    commitment_id INTEGER NOT NULL UNIQUE REFERENCES commitment(id),
+    items TEXT NOT NULL,
+    total TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    leaf INTEGER NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_leaf (
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    idx INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (event_id, idx)
+);
+CREATE TABLE IF NOT EXISTS tree_head (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    size INTEGER NOT NULL,
+    root TEXT NOT NULL,
+    time TEXT NOT NULL,
+    envelope TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
@@ -145,10 +176,22 @@ CREATE TABLE IF NOT EXISTS audit (
     disposition TEXT NOT NULL CHECK (disposition IN ('accepted', 'refused')),
     detail TEXT NOT NULL DEFAULT '{}'
 );
-CREATE TRIGGER IF NOT EXISTS sheet_is_append_only BEFORE UPDATE ON sheet
-BEGIN SELECT RAISE(ABORT, 'score sheets are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS sheet_is_never_deleted BEFORE DELETE ON sheet
-BEGIN SELECT RAISE(ABORT, 'score sheets are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS commitment_no_update BEFORE UPDATE ON commitment
+BEGIN SELECT RAISE(ABORT, 'commitment is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS commitment_no_delete BEFORE DELETE ON commitment
+BEGIN SELECT RAISE(ABORT, 'commitment is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS opening_no_update BEFORE UPDATE ON opening
+BEGIN SELECT RAISE(ABORT, 'opening is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS opening_no_delete BEFORE DELETE ON opening
+BEGIN SELECT RAISE(ABORT, 'opening is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS log_leaf_no_update BEFORE UPDATE ON log_leaf
+BEGIN SELECT RAISE(ABORT, 'log_leaf is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS log_leaf_no_delete BEFORE DELETE ON log_leaf
+BEGIN SELECT RAISE(ABORT, 'log_leaf is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS tree_head_no_update BEFORE UPDATE ON tree_head
+BEGIN SELECT RAISE(ABORT, 'tree_head is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS tree_head_no_delete BEFORE DELETE ON tree_head
+BEGIN SELECT RAISE(ABORT, 'tree_head is append-only'); END;
 """
 
 
@@ -171,6 +214,9 @@ class Store:
         conn.execute("PRAGMA busy_timeout=5000")
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
+        # The server's signing key (set by the app) and each event's Merkle tree cache.
+        self.server_key: Any = None
+        self.trees: dict[int, Any] = {}
         with self._lock:
             # executescript commits as it goes; every statement is IF NOT EXISTS.
             conn.executescript(SCHEMA)

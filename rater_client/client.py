@@ -1,4 +1,4 @@
-"""A Python rater tablet: enrol with a seat token, follow the room, submit score sheets.
+"""A Python rater tablet: enrol with a seat token, follow the room, submit sealed sheets.
 
 This is the same protocol the browser tablet speaks (docs/protocol.md), for drills
 (``kiosk rehearse``), tests and benchmarks::
@@ -7,22 +7,31 @@ This is the same protocol the browser tablet speaks (docs/protocol.md), for dril
     rater.enrol(token)                      # the token from the seat's QR code
     rater.connect()
     state = rater.wait_for(lambda s: s["round"] and s["round"]["state"] == "open")
-    rater.submit({"analysis": "18.5", ...})  # acknowledged only after it is on disk
+    rater.submit({"analysis": "18.5", ...})  # a signed commitment, acknowledged on disk
     rater.close()
 
-A refusal raises :class:`Refused` with the server's code and localised message.
+Like the tablet, the client holds its own Ed25519 key (:class:`Device`), signs every
+envelope, keeps each sheet's opening until the round closes, and then reveals it by
+itself once the server's signed close statement lists its commitment. Every receipt
+and server statement is checked; a failure is kept in ``alarms``. A refusal raises
+:class:`Refused` with the server's code and localised message.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import requests
 import socketio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from seal.record import commitment, receipt_holds
+from seal.signing import b64u, load_public_key, public_key_text, sign, verify
 
 
 class Refused(Exception):
@@ -56,6 +65,34 @@ def wait_until(
             changed.wait(min(left, 0.1))
 
 
+class Device:
+    """A tablet's signing identity: a key that never leaves it and a rising counter."""
+
+    def __init__(self, key: Ed25519PrivateKey | None = None) -> None:
+        self.key = key or Ed25519PrivateKey.generate()
+        self.seq = 0
+        self._lock = threading.Lock()
+
+    @property
+    def public_key(self) -> str:
+        return public_key_text(self.key)
+
+    def envelope(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Sign ``fields`` with the next sequence number and a fresh nonce."""
+        with self._lock:
+            self.seq += 1
+            body = {**fields, "seq": self.seq, "nonce": b64u(os.urandom(16))}
+        return sign(self.key, body)
+
+
+def sealed_sheet(bound: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
+    """A score sheet's opening (values, exact total, random salt) and its commitment."""
+    values = {code: str(value) for code, value in items.items()}
+    total = sum((Decimal(v) for v in values.values()), Decimal(0))
+    opening = {**bound, "items": values, "total": str(total), "salt": b64u(os.urandom(16))}
+    return {"opening": opening, "commitment": commitment(opening)}
+
+
 class RaterClient:
     """One rater seat's device."""
 
@@ -69,11 +106,18 @@ class RaterClient:
         self.seat: dict[str, Any] | None = None
         self.state: dict[str, Any] | None = None
         self.revoked = False
+        self.device = Device()
+        self.server_key: Any = None
+        self.openings: dict[int, dict[str, Any]] = {}  # round -> sealed sheet, until opened
+        self.receipts: list[dict[str, Any]] = []
+        self.alarms: list[str] = []
+        self.connects = 0
         self._changed = threading.Condition()
+        self._sending = threading.Lock()
+        self._revealing = threading.Lock()  # one envelope in flight: sequence numbers stay in order
         self.sio = socketio.Client(
             reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1
         )
-        self.connects = 0
         self.sio.on("connect", self._on_connect, namespace="/rater")
         self.sio.on("state", self._on_state, namespace="/rater")
         self.sio.on("revoked", self._on_revoked, namespace="/rater")
@@ -81,10 +125,10 @@ class RaterClient:
     # --- enrolment and connection -------------------------------------------------
 
     def enrol(self, token: str) -> dict[str, Any]:
-        """Spend the seat's one-time token; keeps the device credential it returns."""
+        """Spend the seat's one-time token, registering this device's public key."""
         response = requests.post(
             f"{self.base_url}/api/enrol",
-            json={"token": token},
+            json={"token": token, "public_key": self.device.public_key},
             headers={"Accept-Language": self.lang},
             timeout=self.timeout,
         )
@@ -93,6 +137,7 @@ class RaterClient:
             raise Refused(body.get("error") or {})
         self.credential = body["credential"]
         self.seat = body["seat"]
+        self.server_key = load_public_key(body["server_key"])
         return body["seat"]
 
     def connect(self) -> None:
@@ -128,14 +173,50 @@ class RaterClient:
         )
 
     def _on_state(self, state: dict[str, Any]) -> None:
+        current = state.get("round")
+        if current is not None:
+            try:
+                said = verify(self.server_key, current["statement"])
+                if (
+                    said["round"] != current["id"]
+                    or said["state"] != current["state"]
+                    or (said["draw_number"] != current["draw_number"])
+                ):
+                    raise ValueError("statement does not match the view")
+            except (ValueError, KeyError, TypeError):
+                self.alarms.append(f"unsigned or wrong round statement: {current}")
         with self._changed:
             self.state = state
             self._changed.notify_all()
+        for statement in state.get("reveal") or []:
+            self.sio.start_background_task(self._reveal_for, statement)
 
     def _on_revoked(self, _data: Any = None) -> None:
         with self._changed:
             self.revoked = True
             self._changed.notify_all()
+
+    def _reveal_for(self, statement: dict[str, Any]) -> None:
+        """Open our sheet once the server's signed close statement lists our commitment."""
+        try:
+            said = verify(self.server_key, statement)
+        except ValueError:
+            self.alarms.append("close statement with a bad signature")
+            return
+        sheet = self.openings.get(said["round"])
+        if sheet is None:
+            return
+        listed = [c for c in said["commitments"] if c["seat"] == sheet["opening"]["seat"]]
+        if not listed or listed[0]["commitment"] != sheet["commitment"]:
+            self.alarms.append(f"our commitment is not listed for round {said['round']}")
+            return
+        try:
+            self.reveal(said["round"])
+        except Refused as exc:
+            if exc.code not in ("already_submitted", "round_closed"):
+                self.alarms.append(f"reveal refused: {exc}")
+        except (TimeoutError, KeyError, socketio.exceptions.SocketIOError):
+            pass  # the next state push after a reconnect asks again
 
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float | None = None
@@ -156,14 +237,6 @@ class RaterClient:
         current = (self.state or {}).get("round")
         return None if current is None else current["draw_number"]
 
-    def _round_id(self, round_id: int | None) -> int:
-        if round_id is not None:
-            return round_id
-        current = (self.state or {}).get("round")
-        if not current:
-            raise Refused({"code": "unknown_round", "message": "no round in this room"})
-        return int(current["id"])
-
     # --- acts -------------------------------------------------------------------
 
     def call(self, event: str, payload: Any) -> Any:
@@ -171,27 +244,63 @@ class RaterClient:
         self.wait_connected()
         return self.sio.call(event, payload, namespace="/rater", timeout=self.timeout)
 
-    def submit(
-        self, items: dict[str, Any], round_id: int | None = None, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        """Submit a score sheet for the current (or given) round."""
-        payload = {
-            "round_id": self._round_id(round_id),
-            "items": items,
-            "idempotency_key": idempotency_key or uuid.uuid4().hex,
+    def bound(self, round_id: int | None = None) -> dict[str, Any]:
+        """The fields binding a sheet to this event, room, seat, round, candidate, rubric."""
+        state = self.state or {}
+        current = state.get("round") or {}
+        if not current or (round_id is not None and current.get("id") != round_id):
+            raise Refused({"code": "unknown_round", "message": "not the room's current round"})
+        return {
+            "event": state["event"],
+            "room": state["room"]["id"],
+            "round": current["id"],
+            "draw_number": current["draw_number"],
+            "seat": state["seat"]["id"],
+            "rubric": state["rubric_version"],
         }
-        return _checked(self.call("submit", payload))
+
+    def send(self, event: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Sign ``fields`` and send them; check the receipt that comes back. One at a
+        time, so the server sees this device's sequence numbers in order."""
+        with self._sending:
+            envelope = self.device.envelope(fields)
+            ack = _checked(self.call(event, {"envelope": envelope}))
+        if not receipt_holds(self.server_key, ack.get("receipt") or {}, envelope):
+            self.alarms.append(f"receipt does not verify: {ack}")
+        self.receipts.append(ack["receipt"])
+        return ack
+
+    def submit(self, items: dict[str, Any], round_id: int | None = None) -> dict[str, Any]:
+        """Seal and submit a score sheet for the current round (replacing an earlier one
+        while the round is open). The opening stays here until the round closes."""
+        bound = self.bound(round_id)
+        sheet = sealed_sheet(bound, items)
+        previous = self.openings.get(bound["round"])
+        self.openings[bound["round"]] = sheet
+        try:
+            return self.send(
+                "commit", {"type": "commitment", **bound, "commitment": sheet["commitment"]}
+            )
+        except Refused:
+            if previous is None:
+                self.openings.pop(bound["round"], None)
+            else:
+                self.openings[bound["round"]] = previous
+            raise
 
     def declare_conflict(
-        self,
-        reason: str | None = None,
-        round_id: int | None = None,
-        idempotency_key: str | None = None,
+        self, reason: str | None = None, round_id: int | None = None
     ) -> dict[str, Any]:
-        """Recuse this seat (回避) from the current (or given) round."""
-        payload = {
-            "round_id": self._round_id(round_id),
-            "reason": reason,
-            "idempotency_key": idempotency_key or uuid.uuid4().hex,
-        }
-        return _checked(self.call("recuse", payload))
+        """Recuse this seat (回避) from the current round instead of scoring."""
+        bound = self.bound(round_id)
+        return self.send("commit", {"type": "recusal", **bound, "reason": reason})
+
+    def reveal(self, round_id: int) -> dict[str, Any]:
+        """Send the opening of our sheet for a closed round (normally done by itself)."""
+        with self._revealing:
+            sheet = self.openings.get(round_id)
+            if sheet is None:
+                raise Refused({"code": "already_submitted", "message": "already opened"})
+            ack = self.send("reveal", {"type": "opening", **sheet["opening"]})
+            self.openings.pop(round_id, None)
+        return ack

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,13 +89,24 @@ class Event:
         return found[(room, number)]
 
     def audit(self, action: str | None = None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM audit", []
-        if action:
-            sql, params = sql + " WHERE action = ?", [action]
-        return store(self.app).rows(sql + " ORDER BY id", params)
+        """Every record: the event's log leaves, then the instance's audit lines, as
+        ``{"action", "disposition", "detail"}`` with ``detail`` as JSON text."""
+        rows = [
+            {
+                "action": r["type"],
+                "disposition": json.loads(r["data"])["disposition"],
+                "detail": json.dumps(json.loads(r["data"])["data"], ensure_ascii=False),
+            }
+            for r in store(self.app).rows("SELECT * FROM log_leaf ORDER BY event_id, idx")
+        ] + store(self.app).rows("SELECT action, disposition, detail FROM audit ORDER BY id")
+        return [r for r in rows if action is None or r["action"] == action]
 
     def sheets(self) -> list[dict[str, Any]]:
-        return store(self.app).rows("SELECT * FROM sheet ORDER BY id")
+        """Commitments and openings, everything a tablet has had accepted."""
+        return store(self.app).rows(
+            "SELECT c.id, c.round_id, c.seat_id, c.version, c.kind, c.digest, o.total"
+            " FROM commitment c LEFT JOIN opening o ON o.commitment_id = c.id ORDER BY c.id"
+        )
 
 
 @pytest.fixture

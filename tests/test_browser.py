@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from kiosk_server.serving import serve_in_thread
 from rater_client import RaterClient
+from seal.record import commitment
+from seal.signing import b64u, canonical, load_public_key, sign, verify
 
 from .conftest import PASSWORD, Event, sheet
+from .test_signing import RFC8032
 
 pytestmark = pytest.mark.browser
 
@@ -47,10 +51,22 @@ def live(app: Flask, event: Event) -> Iterator[str]:
     server.shutdown()
 
 
-def page_in(browser: Browser, base: str, lang: str, **context: object) -> Page:
-    page = browser.new_context(base_url=base, **context).new_page()
-    page.goto(f"/lang/{lang}?next=/login")
-    return page
+@pytest.fixture
+def open_page(browser: Browser, live: str) -> Iterator[Callable[..., Page]]:
+    """Open a page in a fresh browser context with the chosen language; every context is
+    closed before the server stops, so no socket outlives the test."""
+    contexts: list[BrowserContext] = []
+
+    def page_in(lang: str, **context: object) -> Page:
+        ctx = browser.new_context(base_url=live, **context)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.goto(f"/lang/{lang}?next=/login")
+        return page
+
+    yield page_in
+    for ctx in contexts:
+        ctx.close()
 
 
 TEXT = {
@@ -62,7 +78,7 @@ TEXT = {
         "scoring": "请评分",
         "review": "核对并提交",
         "confirm": "确认提交",
-        "submitted": "已提交，等待其他评委",
+        "submitted": "已封存提交，等待其他评委",
         "closed": "本轮已结束",
         "rule": "去掉一个最高分 95.00，去掉一个最低分 80.00，其余 3 位评委平均 89.00",
         "sign_in": "登录",
@@ -77,7 +93,7 @@ TEXT = {
         "scoring": "Please score",
         "review": "Review and submit",
         "confirm": "Confirm and submit",
-        "submitted": "Submitted, waiting for other raters",
+        "submitted": "Sealed and submitted, waiting for other raters",
         "closed": "Round closed",
         "rule": "Highest 95.00 and lowest 80.00 dropped; mean of the other 3 raters 89.00",
         "sign_in": "Sign in",
@@ -88,10 +104,12 @@ TEXT = {
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, lang: str) -> None:
+def test_enrol_score_and_watch_live(
+    open_page: Callable[..., Page], live: str, event: Event, lang: str
+) -> None:
     text = TEXT[lang]
     # the organiser signs in
-    console = page_in(browser, live, lang)
+    console = open_page(lang)
     console.get_by_label(re.compile("密码|Password")).fill(PASSWORD)
     console.get_by_role("button", name=text["sign_in"]).click()
     expect(console).to_have_url(re.compile("/organiser/$"))
@@ -99,7 +117,7 @@ def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, l
     expect(room_a.locator('[data-field="seats"] li')).to_have_count(5)
 
     # a monitor opens the observer screen from its one-time link
-    board = page_in(browser, live, lang, viewport={"width": 1920, "height": 1080})
+    board = open_page(lang, viewport={"width": 1920, "height": 1080})
     board.goto(f"/observe/{event.observer_token}")
     board.get_by_role("button", name=text["observe"]).click()
     expect(board).to_have_url(re.compile("/observer$"))
@@ -108,16 +126,16 @@ def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, l
     board.evaluate("window.__notReloaded = true")
 
     # the tablet enrols by opening its seat's QR URL and tapping once
-    tablet = page_in(browser, live, lang, **TABLET)
+    tablet = open_page(lang, **TABLET)
     tablet.goto(f"/enrol/{event.token('A', 1)}")
     tablet.get_by_role("button", name=text["enrol"]).tap()
     expect(tablet).to_have_url(re.compile("/tablet$"))
     expect(tablet.locator("#status-text")).to_have_text(text["waiting"])
     # the same QR code on a second device is refused
-    second = page_in(browser, live, lang, **TABLET)
+    second = open_page(lang, **TABLET)
     second.goto(f"/enrol/{event.token('A', 1)}")
     expect(second.get_by_role("button", name=text["enrol"])).to_have_count(0)
-    expect(second.locator(".error")).to_be_visible()
+    expect(second.get_by_text(re.compile("该席位已有平板登记|already enrolled"))).to_be_visible()
 
     others = []
     for n in (2, 3, 4, 5):
@@ -156,8 +174,11 @@ def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, l
         expect(dialog.locator("#confirm-total")).to_contain_text("92.00")
         confirm = tablet.locator("#confirm-submit")
         confirm.evaluate("b => { b.click(); b.click(); }")  # a double tap
-        expect(tablet.locator("#status-text")).to_have_text(text["submitted"])
-        assert len(event.sheets()) == 1
+        expect(tablet.locator("#status-text")).to_contain_text(text["submitted"])
+        expect(tablet.locator("#status-text")).to_contain_text(
+            re.compile(r"[0-9a-f]{4}-[0-9a-f]{4}")
+        )
+        assert len(event.sheets()) == 1 and event.sheets()[0]["total"] is None  # sealed
 
         # the observer sees a tick, not a value, without reloading
         expect(board_a.locator('.tick[data-seat="1"]')).to_have_attribute(
@@ -183,9 +204,9 @@ def test_enrol_score_and_watch_live(browser: Browser, live: str, event: Event, l
             rater.close()
 
 
-def test_tablet_layout_fits_a_ten_inch_screen(browser: Browser, live: str, event: Event) -> None:
-    tablet = page_in(
-        browser, live, "zh", viewport={"width": 800, "height": 1280}, has_touch=True, is_mobile=True
+def test_tablet_layout_fits_a_ten_inch_screen(open_page: Callable[..., Page], event: Event) -> None:
+    tablet = open_page(
+        "zh", viewport={"width": 800, "height": 1280}, has_touch=True, is_mobile=True
     )
     tablet.goto(f"/enrol/{event.token('B', 1)}")
     tablet.get_by_role("button", name="登记本平板").tap()
@@ -194,3 +215,76 @@ def test_tablet_layout_fits_a_ten_inch_screen(browser: Browser, live: str, event
     assert width <= 800  # no sideways scrolling in portrait
     size = tablet.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
     assert size >= 18
+
+
+SIGN_WITH_VECTOR_KEY = """async ([d, x, message]) => {
+  const S = window.KioskSeal;
+  const key = await crypto.subtle.importKey("jwk", {kty: "OKP", crv: "Ed25519", d, x},
+                                            {name: "Ed25519"}, false, ["sign"]);
+  return S.hex(await S.signBytes(key, S.unhex(message)));
+}"""
+
+
+@pytest.mark.parametrize(("secret", "public", "message", "signature"), RFC8032)
+def test_rfc8032_vectors_through_the_tablet_signer(
+    open_page: Callable[..., Page],
+    event: Event,
+    secret: str,
+    public: str,
+    message: str,
+    signature: str,
+) -> None:
+    page = open_page("zh")
+    page.goto(f"/enrol/{event.token('A', 1)}")  # a page that loads the tablet's signer
+    d, x = b64u(bytes.fromhex(secret)), b64u(bytes.fromhex(public))
+    assert page.evaluate(SIGN_WITH_VECTOR_KEY, [d, x, message]) == signature
+
+
+def test_the_tablet_and_python_sign_and_hash_the_same_bytes(
+    open_page: Callable[..., Page], event: Event
+) -> None:
+    page = open_page("zh")
+    page.goto(f"/enrol/{event.token('A', 1)}")
+    secret, public = RFC8032[0][0], RFC8032[0][1]
+    body = {
+        "type": "commitment",
+        "event": 1,
+        "room": 2,
+        "round": 3,
+        "draw_number": 4,
+        "seat": 5,
+        "rubric": "ab",
+        "commitment": "cd",
+        "seq": 6,
+        "nonce": "AAAA",
+        "名": "王𠈌",
+        "list": [True, None, "x"],
+    }
+    made = page.evaluate(
+        """async ([d, x, body]) => {
+      const key = await crypto.subtle.importKey("jwk", {kty: "OKP", crv: "Ed25519", d, x},
+                                                {name: "Ed25519"}, false, ["sign"]);
+      const opening = {event: 1, room: 2, round: 3, draw_number: 4, seat: 5, rubric: "ab",
+                       items: {a: "37.5", b: "20"}, total: "57.5", salt: "c2FsdA"};
+      return {envelope: await KioskSeal.envelope(key, body), canonical: KioskSeal.canonical(body),
+              commitment: await KioskSeal.commitment(opening)};
+    }""",
+        [b64u(bytes.fromhex(secret)), b64u(bytes.fromhex(public)), body],
+    )
+    assert made["canonical"].encode() == canonical(body)
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret))
+    assert made["envelope"] == sign(key, body)
+    assert verify(load_public_key(b64u(bytes.fromhex(public))), made["envelope"]) == body
+    assert made["commitment"] == commitment(
+        {
+            "event": 1,
+            "room": 2,
+            "round": 3,
+            "draw_number": 4,
+            "seat": 5,
+            "rubric": "ab",
+            "items": {"a": "37.5", "b": "20"},
+            "total": "57.5",
+            "salt": "c2FsdA",
+        }
+    )

@@ -1,24 +1,89 @@
 """The interview room over Socket.IO (Flask-SocketIO's test client): auth, isolation,
-hidden-until-close for every audience, one device per seat, bad input."""
+sealed and signed sheets, hidden-until-close for every audience, one device per seat,
+bad input and forged or replayed envelopes."""
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask_socketio import SocketIOTestClient
 
 from kiosk_server.live import socketio, store
+from rater_client.client import Device, sealed_sheet
+from seal.record import receipt_holds
+from seal.signing import b64u, load_public_key, sign, verify
 
 from .conftest import PASSWORD, Event, sheet
 
-# Distinctive values: none of these strings may appear anywhere before the round closes.
+# Distinctive values: quoted, none of these may appear anywhere before the round closes.
 SECRET_ITEMS = {"analysis": "37.5", "expression": "27.5", "bearing": "23"}
-SECRET_STRINGS = ["37.5", "27.5", "88.0", "88.00"]
+SECRET_STRINGS = ['"37.5"', '"27.5"', '"88.0"', '"88.00"', "37.50", "88.00"]
+
+
+class Tablet:
+    """An enrolled seat driven through the test client: its device key and sealed sheets."""
+
+    def __init__(self, client: SocketIOTestClient, device: Device, server_key: Any) -> None:
+        self.client, self.device, self.server_key = client, device, server_key
+        self.openings: dict[int, dict[str, Any]] = {}
+
+    def view(self) -> dict[str, Any]:
+        ack = self.client.emit("sync", {}, namespace="/rater", callback=True)
+        assert ack["ok"], ack
+        return ack["state"]
+
+    def bound(self, **override: Any) -> dict[str, Any]:
+        view = self.view()
+        current = view["round"]
+        fields = {
+            "event": view["event"],
+            "room": view["room"]["id"],
+            "round": current["id"],
+            "draw_number": current["draw_number"],
+            "seat": view["seat"]["id"],
+            "rubric": view["rubric_version"],
+        }
+        return {**fields, **override}
+
+    def send(
+        self, event: str, fields: dict[str, Any], key: Ed25519PrivateKey | None = None, **raw: Any
+    ) -> dict[str, Any]:
+        if key is None:
+            envelope = self.device.envelope(fields)
+        else:
+            envelope = sign(
+                key, {**fields, "seq": self.device.seq + 1, "nonce": b64u(os.urandom(16))}
+            )
+        ack = self.client.emit(
+            event, {"envelope": envelope, **raw}, namespace="/rater", callback=True
+        )
+        if ack.get("ok"):
+            assert receipt_holds(self.server_key, ack["receipt"], envelope)
+        return ack
+
+    def commit(self, items: dict[str, Any], **override: Any) -> dict[str, Any]:
+        bound = self.bound(**override)
+        sealed = sealed_sheet(bound, items)
+        ack = self.send(
+            "commit", {"type": "commitment", **bound, "commitment": sealed["commitment"]}
+        )
+        if ack["ok"]:
+            self.openings[bound["round"]] = sealed
+        return ack
+
+    def recuse(self, reason: str | None = None) -> dict[str, Any]:
+        return self.send("commit", {"type": "recusal", **self.bound(), "reason": reason})
+
+    def reveal(self, round_id: int, **change: Any) -> dict[str, Any]:
+        opening = {**self.openings[round_id]["opening"], **change}
+        return self.send("reveal", {"type": "opening", **opening})
 
 
 class Room:
@@ -30,7 +95,7 @@ class Room:
         response = self.http.post("/login", data={"password": PASSWORD})
         assert response.status_code == 302
         self.organiser = self._client("/organiser", flask_test_client=self.http)
-        self.tablets: dict[tuple[str, int], SocketIOTestClient] = {}
+        self.tablets: dict[tuple[str, int], Tablet] = {}
         observer_http = app.test_client()
         assert observer_http.post(f"/observe/{event.observer_token}").status_code == 302
         self.observer = self._client("/observer", flask_test_client=observer_http)
@@ -40,13 +105,16 @@ class Room:
         assert client.is_connected(namespace)
         return client
 
-    def enrol(self, room: str, number: int, lang: str = "zh") -> SocketIOTestClient:
+    def enrol(self, room: str, number: int, lang: str = "zh") -> Tablet:
+        device = Device()
         response = self.app.test_client().post(
-            "/api/enrol", json={"token": self.event.token(room, number)}
+            "/api/enrol",
+            json={"token": self.event.token(room, number), "public_key": device.public_key},
         )
         assert response.status_code == 200, response.json
-        credential = response.json["credential"]
-        tablet = self._client("/rater", auth={"credential": credential, "lang": lang})
+        body = response.json
+        client = self._client("/rater", auth={"credential": body["credential"], "lang": lang})
+        tablet = Tablet(client, device, load_public_key(body["server_key"]))
         self.tablets[(room, number)] = tablet
         return tablet
 
@@ -63,13 +131,14 @@ class Room:
         self.ok("open", round_id=round_id)
         return int(round_id)
 
-    def submit(self, room: str, number: int, round_id: Any, items: Any, key: str | None = None):
-        return self.tablets[(room, number)].emit(
-            "submit",
-            {"round_id": round_id, "items": items, "idempotency_key": key or uuid.uuid4().hex},
-            namespace="/rater",
-            callback=True,
-        )
+    def reveal_all(self, round_id: int) -> None:
+        for tablet in self.tablets.values():
+            if round_id in tablet.openings:
+                assert tablet.reveal(round_id)["ok"]
+
+    def board_room(self, code: str) -> dict[str, Any]:
+        board = last(self.observer, "/observer", "board")
+        return next(r for r in board["rooms"] if r["code"] == code)
 
 
 @pytest.fixture
@@ -102,7 +171,6 @@ def test_connections_without_credentials_are_refused(app: Flask, event: Event) -
     ]:
         client = sio.test_client(app, namespace=namespace, **kwargs)
         assert not client.is_connected(namespace), (namespace, kwargs)
-    assert len(event.audit()) > 0
     refused = [a for a in event.audit() if a["disposition"] == "refused"]
     assert len(refused) >= 5
 
@@ -116,6 +184,8 @@ def test_pages_need_their_audience(app: Flask, event: Event) -> None:
     assert anonymous.get("/organiser/enrolment-sheet").status_code == 302
     assert anonymous.get("/tablet").status_code == 401
     assert anonymous.get("/observer").status_code == 401
+    assert anonymous.get("/observer/head.svg").status_code == 401
+    assert anonymous.get("/api/log/head").status_code == 401
 
 
 def test_wrong_password_is_refused_and_recorded(app: Flask, event: Event) -> None:
@@ -132,19 +202,28 @@ def test_a_round_from_call_to_close_with_the_drop_rule(room: Room) -> None:
     for n in range(1, 6):
         room.enrol("A", n)
     round_id = room.start_round("A")
-    state = last(room.tablets[("A", 1)], "/rater", "state")
-    assert state["round"] == {
+    view = room.tablets[("A", 1)].view()
+    assert {k: view["round"][k] for k in ("id", "draw_number", "state", "seated", "mine")} == {
         "id": round_id,
         "draw_number": 1,
         "state": "open",
         "seated": True,
         "mine": None,
     }
+    said = verify(room.tablets[("A", 1)].server_key, view["round"]["statement"])
+    assert (said["round"], said["draw_number"], said["state"]) == (round_id, 1, "open")
     totals = {1: "30", 2: "35", 3: "36", 4: "40", 5: "20"}  # analysis only varies
     for n, analysis in totals.items():
-        ack = room.submit("A", n, round_id, sheet(analysis, "20", "20"), key=f"key-{n}-abcdef")
+        ack = room.tablets[("A", n)].commit(sheet(analysis, "20", "20"))
         assert ack["ok"], ack
-    assert ack["round_closed"] is True  # the last sheet closes the round
+    assert ack["round_closed"] is True  # the last commitment closes the round
+    assert room.board_room("A")["round"]["state"] == "revealing"
+    owed = room.tablets[("A", 2)].view()["reveal"]
+    statement = verify(room.tablets[("A", 2)].server_key, owed[0])
+    assert [c["commitment"] for c in statement["commitments"]] == [
+        t.openings[round_id]["commitment"] for t in room.tablets.values()
+    ]
+    room.reveal_all(round_id)
     board = last(room.observer, "/observer", "board")
     result = next(r for r in board["rooms"] if r["code"] == "A")["round"]["result"]
     assert [e["total"] for e in result["entries"]] == ["70.00", "75.00", "76.00", "80.00", "60.00"]
@@ -153,12 +232,13 @@ def test_a_round_from_call_to_close_with_the_drop_rule(room: Room) -> None:
     assert result["mean"] == "73.67"  # (70 + 75 + 76) / 3 = 73.666…
     finished = next(r for r in board["rooms"] if r["code"] == "A")["finished"]
     assert finished == [{"draw_number": 1, "mean": "73.67", "counted": 3, "closed_early": False}]
+    assert room.event.audit("round_result")[-1]["detail"].count('"mean": "73.67"') == 1
 
 
 def test_tablet_shows_only_the_draw_number_never_a_name(room: Room) -> None:
     tablet = room.enrol("A", 1)
     room.start_round("A")
-    text = json.dumps(received(tablet, "/rater"), ensure_ascii=False)
+    text = json.dumps(received(tablet.client, "/rater"), ensure_ascii=False)
     assert "张敏" not in text and "R003" not in text  # draw number 1 is 张敏, R003
     board = json.dumps(received(room.observer, "/observer"), ensure_ascii=False)
     console = json.dumps(received(room.organiser, "/organiser"), ensure_ascii=False)
@@ -169,52 +249,93 @@ def test_recused_seat_does_not_count(room: Room) -> None:
     for n in range(1, 6):
         room.enrol("A", n)
     round_id = room.start_round("A")
-    ack = room.tablets[("A", 5)].emit(
-        "recuse",
-        {"round_id": round_id, "reason": "亲属", "idempotency_key": "recuse-5-abc"},
-        namespace="/rater",
-        callback=True,
-    )
+    ack = room.tablets[("A", 5)].recuse("亲属")
     assert ack["ok"] and ack["kind"] == "recusal"
+    assert room.tablets[("A", 5)].commit(sheet())["error"]["code"] == "already_submitted"
     for n, analysis in {1: "30", 2: "35", 3: "36", 4: "40"}.items():
-        assert room.submit("A", n, round_id, sheet(analysis, "20", "20"), key=f"k{n}-abcdefg")["ok"]
-    result = last(room.observer, "/observer", "board")["rooms"][0]["round"]["result"]
+        assert room.tablets[("A", n)].commit(sheet(analysis, "20", "20"))["ok"]
+    room.reveal_all(round_id)
+    result = room.board_room("A")["round"]["result"]
     # four counted (< 5): no drop, mean of all: (70 + 75 + 76 + 80) / 4 = 75.25
     assert result["rule"] == "all" and result["counted"] == 4 and result["mean"] == "75.25"
     assert result["entries"][4]["status"] == "recused"
     assert room.event.audit("conflict_declared")[0]["disposition"] == "accepted"
 
 
+def test_a_commitment_can_be_replaced_until_the_close_and_the_last_one_counts(room: Room) -> None:
+    first, second = room.enrol("A", 1), room.enrol("A", 2)
+    round_id = room.start_round("A")
+    assert first.commit(sheet("10", "10", "10"))["version"] == 1
+    assert first.commit(sheet("20", "20", "20"))["version"] == 2  # replaces the first
+    assert second.commit(sheet("30", "30", "30"))["round_closed"]
+    assert first.commit(sheet("40", "30", "30"))["error"]["code"] == "round_closed"
+    versions = [s["version"] for s in room.event.sheets() if s["seat_id"] == 1]
+    assert versions == [1, 2]  # the old one is kept
+    room.reveal_all(round_id)
+    result = room.board_room("A")["round"]["result"]
+    assert [e["total"] for e in result["entries"]] == ["60.00", "90.00"]
+
+
 def test_closing_early_needs_a_reason_which_is_recorded(room: Room) -> None:
     for n in range(1, 6):
         room.enrol("A", n)
     round_id = room.start_round("A")
-    assert room.submit("A", 1, round_id, sheet())["ok"]
+    assert room.tablets[("A", 1)].commit(sheet())["ok"]
     refused = room.act("close", round_id=round_id)
     assert refused["error"]["code"] == "reason_required"
     assert room.act("close", round_id=round_id, reason="   ")["error"]["code"] == "reason_required"
     room.ok("close", round_id=round_id, reason="评委4 身体不适离场")
+    late = room.tablets[("A", 2)].commit(sheet())
+    assert late["error"]["code"] == "round_closed"
+    room.reveal_all(round_id)
     closed = room.event.audit("round_closed")[-1]
     assert "评委4 身体不适离场" in closed["detail"]
-    result = last(room.observer, "/observer", "board")["rooms"][0]["round"]["result"]
+    result = room.board_room("A")["round"]["result"]
     assert result["close_reason"] == "评委4 身体不适离场"
     assert [e["status"] for e in result["entries"]] == ["scored"] + ["absent"] * 4
-    late = room.submit("A", 2, round_id, sheet(), key="late-sheet-2")
-    assert late["error"]["code"] == "round_closed"
+
+
+def test_a_tablet_that_never_reveals_can_be_published_around_with_a_reason(room: Room) -> None:
+    for n in (1, 2):
+        room.enrol("B", n)
+    round_id = room.start_round("B")
+    for n in (1, 2):
+        assert room.tablets[("B", n)].commit(sheet())["ok"]
+    assert room.tablets[("B", 1)].reveal(round_id)["ok"]
+    assert room.act("finalise", round_id=round_id)["error"]["code"] == "reason_required"
+    room.ok("finalise", round_id=round_id, reason="评委2 平板损坏")
+    result = room.board_room("B")["round"]["result"]
+    assert [e["status"] for e in result["entries"]] == ["scored", "unrevealed"]
+
+
+def test_a_mismatched_opening_is_refused_logged_and_shown(room: Room) -> None:
+    for n in (1, 2):
+        room.enrol("B", n)
+    round_id = room.start_round("B")
+    for n in (1, 2):
+        assert room.tablets[("B", n)].commit(sheet())["ok"]
+    cheat = room.tablets[("B", 1)].reveal(round_id, items=sheet(analysis="40"), total="97.5")
+    assert cheat["error"]["code"] == "opening_mismatch"
+    logged = room.event.audit("opening_refused")
+    assert logged and logged[-1]["disposition"] == "refused"
+    assert room.tablets[("B", 2)].reveal(round_id)["ok"]
+    room.ok("finalise", round_id=round_id, reason="评委1 揭晓不符")
+    statuses = [e["status"] for e in room.board_room("B")["round"]["result"]["entries"]]
+    assert statuses == ["mismatch", "scored"]
 
 
 def test_pause_stops_calls_and_submissions(room: Room) -> None:
-    room.enrol("A", 1)
-    round_id = room.start_round("A")
+    tablet = room.enrol("A", 1)
+    room.start_round("A")
     room.ok("pause", room_id=room.event.rooms["A"], paused=True)
-    assert room.submit("A", 1, round_id, sheet())["error"]["code"] == "room_paused"
-    assert last(room.tablets[("A", 1)], "/rater", "state")["room"]["paused"] is True
+    assert tablet.commit(sheet())["error"]["code"] == "room_paused"
+    assert tablet.view()["room"]["paused"] is True
     room.ok("pause", room_id=room.event.rooms["A"], paused=False)
-    assert room.submit("A", 1, round_id, sheet())["ok"]
+    assert tablet.commit(sheet())["ok"]
 
 
 def test_call_by_draw_number_and_queue_order(room: Room) -> None:
-    room.enrol("A", 1)
+    tablet = room.enrol("A", 1)
     room_a = room.event.rooms["A"]
     wrong = room.act("call", room_id=room_a, draw_number=4)  # 4 waits in room B
     assert wrong["error"]["code"] == "unknown_draw_number" and "4" in wrong["error"]["message"]
@@ -223,11 +344,12 @@ def test_call_by_draw_number_and_queue_order(room: Room) -> None:
     console = last(room.organiser, "/organiser", "console")
     assert console["rooms"][0]["waiting"] == [1, 2]
     room.ok("open", round_id=round_id)
-    assert room.submit("A", 1, round_id, sheet())["round_closed"]
+    assert tablet.commit(sheet())["round_closed"]
     assert room.ok("call", room_id=room_a)["round_id"] != round_id  # next: the lowest, 1
+    assert tablet.reveal(round_id)["ok"]  # the previous round still opens in the background
 
 
-# --- hidden until close ---------------------------------------------------------------------
+# --- hidden until close, sealed even in the database -----------------------------------------
 
 
 def test_no_audience_sees_a_score_before_the_round_closes(
@@ -240,38 +362,51 @@ def test_no_audience_sees_a_score_before_the_round_closes(
     for client, ns in [(room.organiser, "/organiser"), (room.observer, "/observer")]:
         received(client, ns)
     for tablet in room.tablets.values():
-        received(tablet, "/rater")
-    ack = room.submit("A", 1, round_id, SECRET_ITEMS, key="secret-sheet-1")
+        received(tablet.client, "/rater")
+    ack = room.tablets[("A", 1)].commit(SECRET_ITEMS)
     assert ack["ok"]
     seen = {
         "ack": ack,
-        "own tablet": received(room.tablets[("A", 1)], "/rater"),
-        "other tablet": received(room.tablets[("A", 2)], "/rater"),
+        "own tablet": received(room.tablets[("A", 1)].client, "/rater"),
+        "other tablet": received(room.tablets[("A", 2)].client, "/rater"),
         "organiser": received(room.organiser, "/organiser"),
         "observer": received(room.observer, "/observer"),
-        "other tablet sync": room.tablets[("A", 2)].emit(
-            "sync", {}, namespace="/rater", callback=True
-        ),
+        "other tablet sync": room.tablets[("A", 2)].view(),
         "console page": room.http.get("/organiser/").get_data(as_text=True),
-        "audit": room.event.audit(),
+        "log and audit": room.event.audit(),
         "log": caplog.text,
     }
     for audience, data in seen.items():
         text = json.dumps(data, ensure_ascii=False, default=str)
         for secret in SECRET_STRINGS:
             assert secret not in text, f"{audience} saw {secret}"
-    # ticks, not values: the observer knows seat 1 submitted, nothing more
-    board = last_board_after_submit(room)
-    assert board["seats"][0]["status"] == "submitted"
+    board = last_board(room)
+    assert board["seats"][0]["status"] == "submitted"  # a tick, not a value
     assert board["round"].get("result") is None
-    # after the close everyone sees the totals
     for n in range(2, 6):
-        assert room.submit("A", n, round_id, sheet(), key=f"after-{n}-abc")["ok"]
-    result = last(room.observer, "/observer", "board")["rooms"][0]["round"]["result"]
-    assert result["entries"][0]["total"] == "88.00"
+        assert room.tablets[("A", n)].commit(sheet())["ok"]
+    room.reveal_all(round_id)
+    assert room.board_room("A")["round"]["result"]["entries"][0]["total"] == "88.00"
 
 
-def last_board_after_submit(room: Room) -> dict[str, Any]:
+def test_the_raw_database_and_wal_hold_no_score_of_an_open_round(room: Room, app: Flask) -> None:
+    for n in range(1, 6):
+        room.enrol("A", n)
+    round_id = room.start_round("A")
+    for n in range(1, 5):  # four of five: the round is still open
+        assert room.tablets[("A", n)].commit(SECRET_ITEMS)["ok"]
+    database = Path(app.config["DATABASE"])
+    raw = b"".join(p.read_bytes() for p in (database, Path(f"{database}-wal")) if p.exists())
+    assert len(raw) > 10_000
+    for secret in ('"37.5"', '"27.5"', '"88.0"', "37.5", "27.5"):
+        assert secret.encode() not in raw, secret
+    assert room.tablets[("A", 5)].commit(SECRET_ITEMS)["round_closed"]
+    room.reveal_all(round_id)
+    raw = b"".join(p.read_bytes() for p in (database, Path(f"{database}-wal")) if p.exists())
+    assert b'"37.5"' in raw  # the control: once opened, the values are there to find
+
+
+def last_board(room: Room) -> dict[str, Any]:
     with room.app.app_context():
         from kiosk_server import interview
 
@@ -283,13 +418,19 @@ def last_board_after_submit(room: Room) -> dict[str, Any]:
 
 def test_a_seat_token_works_once_and_a_second_device_is_refused(room: Room, app: Flask) -> None:
     room.enrol("A", 1)
-    again = app.test_client().post("/api/enrol", json={"token": room.event.token("A", 1)})
+    key = Device().public_key
+    again = app.test_client().post(
+        "/api/enrol", json={"token": room.event.token("A", 1), "public_key": key}
+    )
     assert again.status_code == 409 and again.json["error"]["code"] == "seat_enrolled"
-    page = app.test_client().post(f"/enrol/{room.event.token('A', 1)}")
-    assert page.status_code == 409
+    page = app.test_client().get(f"/enrol/{room.event.token('A', 1)}")
     assert "该席位已有平板登记" in page.get_data(as_text=True)
-    unknown = app.test_client().post("/api/enrol", json={"token": "not-a-real-token-xyz"})
+    unknown = app.test_client().post(
+        "/api/enrol", json={"token": "not-a-real-token-xyz", "public_key": key}
+    )
     assert unknown.json["error"]["code"] == "token_unknown"
+    no_key = app.test_client().post("/api/enrol", json={"token": room.event.token("A", 2)})
+    assert no_key.json["error"]["code"] == "malformed"
 
 
 def test_reissuing_a_seat_cuts_off_the_old_device(room: Room, app: Flask) -> None:
@@ -298,101 +439,140 @@ def test_reissuing_a_seat_cuts_off_the_old_device(room: Room, app: Flask) -> Non
     seat_id = last(room.organiser, "/organiser", "console")["rooms"][0]["seats"][0]["id"]
     ack = room.ok("reissue", seat_id=seat_id)
     assert "/enrol/" in ack["url"]
-    assert not old.is_connected("/rater")
+    assert not old.client.is_connected("/rater")
     stale_token = room.event.token("A", 1)
-    refused = app.test_client().post("/api/enrol", json={"token": stale_token})
+    refused = app.test_client().post(
+        "/api/enrol", json={"token": stale_token, "public_key": Device().public_key}
+    )
     assert refused.json["error"]["code"] == "token_unknown"
     room.event.seat_tokens[("A", 1)] = room.event.refresh_token("A", 1)
     new = room.enrol("A", 1)
-    assert new.is_connected("/rater")
-    assert room.submit("A", 1, round_id, sheet())["ok"]  # the new tablet scores the same seat
+    assert new.client.is_connected("/rater")
+    assert new.commit(sheet())["ok"]  # the new tablet scores the same seat
+    assert new.view()["round"]["id"] == round_id
 
 
-# --- bad input ----------------------------------------------------------------------------------
-
-BAD_SUBMISSIONS = [
-    ("not a dict", "malformed"),
-    ({"items": sheet(), "idempotency_key": "k-abcdefgh"}, "malformed"),
-    ({"round_id": "1", "items": sheet(), "idempotency_key": "k-abcdefgh"}, "malformed"),
-    ({"round_id": True, "items": sheet(), "idempotency_key": "k-abcdefgh"}, "malformed"),
-    ({"round_id": "ROUND", "items": sheet(), "idempotency_key": "short"}, "malformed"),
-    ({"round_id": "ROUND", "items": sheet(), "idempotency_key": 12345678}, "malformed"),
-    (
-        {"round_id": "ROUND", "items": sheet(analysis="40.5"), "idempotency_key": "k1-abcdefgh"},
-        "out_of_range",
-    ),
-    (
-        {"round_id": "ROUND", "items": sheet(analysis="-1"), "idempotency_key": "k2-abcdefgh"},
-        "out_of_range",
-    ),
-    (
-        {"round_id": "ROUND", "items": sheet(analysis="37.25"), "idempotency_key": "k3-abcdefgh"},
-        "wrong_step",
-    ),
-    (
-        {"round_id": "ROUND", "items": sheet(bearing="20.5"), "idempotency_key": "k4-abcdefgh"},
-        "wrong_step",
-    ),
-    (
-        {"round_id": "ROUND", "items": sheet(analysis="三十"), "idempotency_key": "k5-abcdefgh"},
-        "not_a_number",
-    ),
-    (
-        {
-            "round_id": "ROUND",
-            "items": {"analysis": "1", "expression": "1"},
-            "idempotency_key": "k6-abcdefgh",
-        },
-        "missing_item",
-    ),
-    (
-        {"round_id": "ROUND", "items": {**sheet(), "bonus": "5"}, "idempotency_key": "k7-abcdefgh"},
-        "unknown_item",
-    ),
-    ({"round_id": "ROUND", "items": "37.5", "idempotency_key": "k8-abcdefgh"}, "malformed"),
-    ({"round_id": 999999, "items": sheet(), "idempotency_key": "k9-abcdefgh"}, "unknown_round"),
-    (
-        {"round_id": "OTHER", "items": sheet(), "idempotency_key": "k10-abcdefgh"},
-        "round_other_room",
-    ),
-]
+# --- bad input, forged and replayed envelopes ---------------------------------------------------
 
 
-def test_bad_submissions_are_refused_recorded_and_change_nothing(room: Room) -> None:
-    room.enrol("A", 1)
-    room.enrol("B", 1)
-    round_id = room.start_round("A")
-    other = room.start_round("B")
+def test_malformed_messages_are_refused_and_change_nothing(room: Room) -> None:
+    tablet = room.enrol("A", 1)
+    room.start_round("A")
     before = room.event.sheets()
-    for payload, code in BAD_SUBMISSIONS:
-        if isinstance(payload, dict):
-            payload = dict(payload)
-            payload["round_id"] = {"ROUND": round_id, "OTHER": other}.get(
-                payload.get("round_id"), payload.get("round_id")
-            )
-        ack = room.tablets[("A", 1)].emit("submit", payload, namespace="/rater", callback=True)
+    bound = tablet.bound()
+    cases = [
+        ("not a dict", "malformed"),
+        ({}, "malformed"),
+        ({"envelope": "x"}, "malformed"),
+        ({"envelope": {"body": {}, "signature": "AA"}}, "bad_signature"),
+        ({"envelope": tablet.device.envelope({"type": "vote", **bound})}, "malformed"),
+        (
+            {
+                "envelope": tablet.device.envelope(
+                    {"type": "commitment", **bound, "commitment": "zz"}
+                )
+            },
+            "malformed",
+        ),
+        (
+            {
+                "envelope": tablet.device.envelope(
+                    {"type": "commitment", **bound, "round": "1", "commitment": "a" * 64}
+                )
+            },
+            "malformed",
+        ),
+        (
+            {
+                "envelope": tablet.device.envelope(
+                    {"type": "commitment", **bound, "seat": True, "commitment": "a" * 64}
+                )
+            },
+            "malformed",
+        ),
+    ]
+    for payload, code in cases:
+        ack = tablet.client.emit("commit", payload, namespace="/rater", callback=True)
         assert ack["ok"] is False and ack["error"]["code"] == code, (payload, ack)
         assert ack["error"]["message"]
     assert room.event.sheets() == before
-    refusals = [a for a in room.event.audit("submit_sheet") if a["disposition"] == "refused"]
-    assert len(refusals) == len(BAD_SUBMISSIONS)
-    # a message in the rater's language names the rubric item by its label
-    ack = room.submit("A", 1, round_id, sheet(analysis="99"), key="label-check-1")
-    assert ack["error"]["message"] == "“综合分析能力”超出允许范围。"
+    refusals = [a for a in room.event.audit("commit") if a["disposition"] == "refused"]
+    assert len(refusals) == len(cases)
+
+
+@pytest.mark.parametrize("field", ["event", "room", "round", "draw_number", "seat", "rubric"])
+def test_a_transplanted_envelope_is_refused_for_each_binding_field(room: Room, field: str) -> None:
+    tablet = room.enrol("A", 1)
+    room.enrol("B", 1)
+    room.start_round("A")
+    other_round = room.start_round("B")
+    elsewhere = {
+        "event": 99,
+        "room": room.event.rooms["B"],
+        "round": other_round,
+        "draw_number": 3,
+        "seat": 99,
+        "rubric": "0" * 64,
+    }
+    ack = tablet.commit(sheet(), **{field: elsewhere[field]})
+    assert ack["ok"] is False
+    expected = {"round": "round_other_room"}.get(field, "transplanted")
+    assert ack["error"]["code"] == expected, ack
+    assert room.event.sheets() == []
+
+
+def test_forged_and_replayed_envelopes_are_refused(room: Room) -> None:
+    tablet = room.enrol("A", 1)
+    room.enrol("A", 2)
+    room.start_round("A")
+    bound = tablet.bound()
+    fields = {"type": "commitment", **bound, "commitment": "ab" * 32}
+    forged = tablet.send("commit", fields, key=Ed25519PrivateKey.generate())
+    assert forged["error"]["code"] == "bad_signature"
+    stolen = room.tablets[("A", 2)].device  # another seat's key signing for seat 1
+    envelope = stolen.envelope(fields)
+    ack = tablet.client.emit("commit", {"envelope": envelope}, namespace="/rater", callback=True)
+    assert ack["error"]["code"] == "bad_signature"
+    first = tablet.device.envelope(fields)
+    assert tablet.client.emit("commit", {"envelope": first}, namespace="/rater", callback=True)[
+        "ok"
+    ]
+    again = tablet.client.emit("commit", {"envelope": first}, namespace="/rater", callback=True)
+    assert again["ok"] and again["duplicate"]  # the very same envelope: the first answer
+    stale = sign(tablet.device.key, {**fields, "seq": 1, "nonce": b64u(os.urandom(16))})
+    ack = tablet.client.emit("commit", {"envelope": stale}, namespace="/rater", callback=True)
+    assert ack["error"]["code"] == "replayed" and ack["error"]["field"] == "seq"
+    reused = sign(tablet.device.key, {**fields, "seq": 50, "nonce": first["body"]["nonce"]})
+    ack = tablet.client.emit("commit", {"envelope": reused}, namespace="/rater", callback=True)
+    assert ack["error"]["code"] == "replayed" and ack["error"]["field"] == "nonce"
+    assert len(room.event.sheets()) == 1
+
+
+def test_an_opening_that_breaks_the_rubric_is_refused(room: Room) -> None:
+    tablet = room.enrol("B", 1)
+    round_id = room.start_round("B")
+    assert tablet.commit(sheet(analysis="40.5"))["round_closed"]  # sealed: nobody can tell
+    ack = tablet.reveal(round_id)
+    assert ack["error"]["code"] == "opening_invalid" and ack["error"]["field"] == "analysis"
+    assert ack["error"]["message"] == "揭晓的评分不符合评分规则（综合分析能力），已拒绝并记录。"
 
 
 def test_errors_speak_english_to_an_english_tablet(room: Room) -> None:
-    room.enrol("A", 1, lang="en")
-    round_id = room.start_round("A")
-    ack = room.submit("A", 1, round_id, sheet(analysis="99"), key="english-check")
-    assert ack["error"]["message"] == "“Analysis” is out of range."
+    tablet = room.enrol("A", 1, lang="en")
+    room.start_round("A")
+    ack = tablet.commit(sheet(), seat=99)
+    assert ack["error"]["message"] == (
+        "The sheet's “seat” does not match this round (another round, seat or event?)."
+    )
 
 
 def test_wrong_arity_and_unknown_events_do_not_break_the_server(room: Room) -> None:
     tablet = room.enrol("A", 1)
-    assert tablet.emit("submit", namespace="/rater", callback=True)["error"]["code"] == "malformed"
-    assert tablet.emit("submit", 1, 2, namespace="/rater", callback=True)["ok"] is False
-    tablet.emit("no_such_event", {"x": 1}, namespace="/rater")
+    client = tablet.client
+    assert client.emit("commit", namespace="/rater", callback=True)["error"]["code"] == "malformed"
+    assert client.emit("commit", 1, 2, namespace="/rater", callback=True)["ok"] is False
+    assert client.emit("reveal", None, namespace="/rater", callback=True)["ok"] is False
+    client.emit("no_such_event", {"x": 1}, namespace="/rater")
     for event, payload in [
         ("call", {"room_id": "A"}),
         ("open", {"round_id": None}),
@@ -400,6 +580,7 @@ def test_wrong_arity_and_unknown_events_do_not_break_the_server(room: Room) -> N
         ("pause", {}),
         ("reissue", {"seat_id": "1"}),
         ("call", {"room_id": 10**30}),
+        ("finalise", {"round_id": -1}),
     ]:
         ack = room.act(event, **payload)
         assert ack["ok"] is False and ack["error"]["code"] in {
@@ -409,39 +590,32 @@ def test_wrong_arity_and_unknown_events_do_not_break_the_server(room: Room) -> N
             "unknown_round",
         }
     assert room.organiser.emit("call", "junk", namespace="/organiser", callback=True)["ok"] is False
-    assert tablet.is_connected("/rater")
-
-
-def test_a_submission_cannot_count_twice(room: Room) -> None:
-    room.enrol("A", 1)
-    room.enrol("A", 2)
-    round_id = room.start_round("A")
-    first = room.submit("A", 1, round_id, sheet(), key="same-key-123")
-    resent = room.submit("A", 1, round_id, sheet(), key="same-key-123")
-    assert first["ok"] and resent["ok"] and resent["duplicate"] is True
-    again = room.submit("A", 1, round_id, sheet(), key="other-key-123")
-    assert again["error"]["code"] == "already_submitted"
-    stolen = room.submit("A", 2, round_id, sheet(), key="same-key-123")
-    assert stolen["ok"] is False
-    assert len(room.event.sheets()) == 1
+    assert client.is_connected("/rater")
 
 
 def test_a_seat_enrolled_after_opening_does_not_score_that_round(room: Room) -> None:
     room.enrol("A", 1)
-    round_id = room.start_round("A")
+    room.start_round("A")
     late = room.enrol("A", 2)
-    assert last(late, "/rater", "state")["round"]["seated"] is False
-    assert room.submit("A", 2, round_id, sheet())["error"]["code"] == "not_seated"
+    assert late.view()["round"]["seated"] is False
+    assert late.commit(sheet())["error"]["code"] == "not_seated"
 
 
-def test_the_score_sheet_table_is_append_only(app: Flask, room: Room) -> None:
-    room.enrol("A", 1)
+def test_sealed_records_and_the_log_are_append_only(app: Flask, room: Room) -> None:
+    tablet = room.enrol("A", 1)
     round_id = room.start_round("A")
-    assert room.submit("A", 1, round_id, sheet())["ok"]
+    assert tablet.commit(sheet())["ok"]
+    assert tablet.reveal(round_id)["ok"]
     import sqlite3
 
-    with pytest.raises(sqlite3.IntegrityError), store(app).write() as db:
-        db.execute("UPDATE sheet SET total = '100'")
-    with pytest.raises(sqlite3.IntegrityError), store(app).write() as db:
-        db.execute("DELETE FROM sheet")
+    for sql in (
+        "UPDATE commitment SET digest = 'x'",
+        "DELETE FROM commitment",
+        "UPDATE opening SET total = '100'",
+        "DELETE FROM log_leaf",
+        "UPDATE log_leaf SET data = '{}'",
+        "DELETE FROM tree_head",
+    ):
+        with pytest.raises(sqlite3.IntegrityError), store(app).write() as db:
+            db.execute(sql)
     assert room.event.sheets()[0]["total"] == "95.0"

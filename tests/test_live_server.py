@@ -74,9 +74,24 @@ def test_python_client_scores_a_round_and_the_observer_sees_it_live(
         assert refused.value.code == "round_closed"
         # room isolation: the tablet in room A never heard of room B's round
         assert outsider.state is not None and outsider.state["round"] is None
+        with pytest.raises(Refused) as no_round:
+            outsider.submit(sheet(), round_id=round_id)  # the client knows no such round
+        assert no_round.value.code == "unknown_round"
+        view = outsider.state
+        fields = {
+            "type": "commitment",
+            "event": view["event"],
+            "room": view["room"]["id"],
+            "round": round_id,
+            "draw_number": 4,
+            "seat": view["seat"]["id"],
+            "rubric": view["rubric_version"],
+            "commitment": "ab" * 32,
+        }
         with pytest.raises(Refused) as other_room:
-            outsider.submit(sheet(), round_id=round_id)
+            outsider.send("commit", fields)  # and the server refuses it anyway
         assert other_room.value.code == "round_other_room"
+        assert not any(r.alarms for r in (*raters, outsider))
     finally:
         for client in (*raters, outsider, organiser, observer):
             client.close()

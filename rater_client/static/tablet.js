@@ -1,23 +1,36 @@
-/* The rater tablet: follows its seat's view, scores with a confirm step, submits once. */
+/* The rater tablet: follows its seat's view (checking the server's signature), scores
+   with a confirm step, and submits once: a signed commitment while the round is open,
+   the signed opening when the server's signed close statement lists it. */
 "use strict";
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   const { t, el, connect, lang } = window.Kiosk;
+  const S = window.KioskSeal;
   const $ = (id) => document.getElementById(id);
   const status = $("status"), statusText = $("status-text"), sheet = $("sheet");
   let view = null;          // the latest "state" from the server
   let formRound = null;     // the round the form was built for
-  let pending = null;       // {key, round} of a submission in flight: one at a time
+  let pending = null;       // the envelope in flight: one at a time
+  let sealing = false;      // an envelope being made (between a tap and its sending)
   let revoked = false;
+  let alarm = null;         // a signature or receipt that did not verify: shown, never hidden
+  let receipt = null;       // the last receipt code, shown after a submission
+  const device = S.available() ? await S.get("device") : null;
+
+  /* Every envelope takes the next sequence number, saved before it is signed. */
+  async function seal(body) {
+    device.seq += 1;
+    await S.put("device", device);
+    return S.envelope(device.privateKey, { ...body, seq: device.seq, nonce: S.b64u(S.random(16)) });
+  }
+
+  function bound() {
+    return { event: view.event, room: view.room.id, round: view.round.id, draw_number: view.round.draw_number,
+             seat: view.seat.id, rubric: view.rubric_version };
+  }
 
   /* Scores are multiples of small steps: count in hundredths to stay exact. */
   const hundredths = (text) => Math.round(parseFloat(text) * 100);
   const show = (h) => (h / 100).toFixed(2);
-
-  function randomKey() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
 
   function label(item) { return lang === "en" ? item.label_en : item.label_zh; }
 
@@ -94,6 +107,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function render() {
     if (revoked) return;
+    if (alarm) { setStatus("alarm", alarm); sheet.hidden = true; return; }
     document.title = t("tablet.title");
     $("seat-label").textContent = t("tablet.seat", { room: view.room.name, n: view.seat.number });
     const round = view.round;
@@ -102,9 +116,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (view.room.paused) setStatus("paused", t("tablet.paused"));
     else if (!round) setStatus("waiting", t("tablet.waiting"));
     else if (round.state === "closed") setStatus("closed", t("tablet.closed"));
+    else if (round.state === "revealing") setStatus("closed", t("tablet.revealing"));
     else if (round.state === "called") setStatus("waiting", t("tablet.waiting_open"));
     else if (!round.seated) setStatus("not-seated", t("tablet.not_seated"));
-    else if (round.mine === "score") setStatus("submitted", t("tablet.submitted"));
+    else if (round.mine === "score") setStatus("submitted", t("tablet.sealed") + (receipt ? " · " + t("tablet.receipt", { code: receipt }) : ""));
     else if (round.mine === "recusal") setStatus("submitted", t("tablet.recused_wait"));
     else { setStatus("scoring", t("tablet.scoring")); scoring = true; }
     if (scoring && formRound !== round.id) { buildForm(view.rubric); formRound = round.id; }
@@ -112,17 +127,40 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!scoring) { $("confirm").hidden = true; $("recuse-dialog").hidden = true; }
   }
 
-  function send(event, payload, onDone) {
-    if (pending) return;                      // a submit cannot fire twice
-    pending = { key: payload.idempotency_key };
+  /* One envelope in flight. On a lost answer the same envelope is sent again: the server
+     answers a repeat as it answered the first. */
+  function send(event, env, onDone) {
+    if (pending) return;
+    pending = env;
     for (const b of document.querySelectorAll("#confirm-submit, #recuse-confirm")) b.disabled = true;
-    const attempt = () => socket.timeout(10000).emit(event, payload, (err, ack) => {
-      if (err) { setTimeout(attempt, 1000); return; }   // resent with the same key: no double
+    const attempt = () => socket.timeout(10000).emit(event, { envelope: env }, async (err, ack) => {
+      if (err) { setTimeout(attempt, 1000); return; }
       pending = null;
       for (const b of document.querySelectorAll("#confirm-submit, #recuse-confirm")) b.disabled = false;
+      if (ack.ok) {
+        if (await S.receiptHolds(device.serverKey, ack.receipt, env)) receipt = await S.receiptCode(ack.receipt);
+        else alarm = t("tablet.receipt_bad");
+      }
       onDone(ack);
     });
     attempt();
+  }
+
+  /* Open our sealed sheet once the server's signed close statement lists its commitment. */
+  async function revealOwed(statements) {
+    for (const statement of statements || []) {
+      if (!(await S.verify(device.serverKey, statement))) { alarm = t("tablet.statement_bad"); render(); return; }
+      const kept = await S.get("opening:" + statement.body.round);
+      if (!kept) continue;
+      const listed = statement.body.commitments.find((c) => c.seat === view.seat.id);
+      if (!listed || listed.commitment !== kept.commitment) { alarm = t("tablet.statement_bad"); render(); return; }
+      const env = await seal({ type: "opening", ...kept.opening });
+      socket.timeout(10000).emit("reveal", { envelope: env }, async (err, ack) => {
+        if (!err && ack && (ack.ok || ack.error.code === "already_submitted" || ack.error.code === "round_closed")) {
+          await S.remove("opening:" + statement.body.round);
+        }
+      });
+    }
   }
 
   $("review").addEventListener("click", () => {
@@ -137,9 +175,17 @@ document.addEventListener("DOMContentLoaded", () => {
     $("confirm-submit").focus();
   });
   $("back").addEventListener("click", () => { $("confirm").hidden = true; });
-  $("confirm-submit").addEventListener("click", () => {
-    const payload = { round_id: view.round.id, items: values(), idempotency_key: randomKey() };
-    send("submit", payload, (ack) => {
+  $("confirm-submit").addEventListener("click", async () => {
+    if (pending || sealing) return;           // a submit cannot fire twice
+    sealing = true;                           // set before the first await: a double tap stops here
+    const b = bound();
+    const opening = { ...b, items: values(), total: show(update()).replace(/\.?0+$/, "") || "0",
+                      salt: S.b64u(S.random(16)) };
+    const kept = { opening, commitment: await S.commitment(opening) };
+    await S.put("opening:" + b.round, kept);  // kept until the round closes, across restarts
+    const env = await seal({ type: "commitment", ...b, commitment: kept.commitment });
+    sealing = false;
+    send("commit", env, (ack) => {
       $("confirm").hidden = true;
       if (!ack.ok) { $("sheet-error").textContent = ack.error.message; return; }
       view.round.mine = "score";
@@ -148,9 +194,12 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("recuse").addEventListener("click", () => { $("recuse-dialog").hidden = false; });
   $("recuse-back").addEventListener("click", () => { $("recuse-dialog").hidden = true; });
-  $("recuse-confirm").addEventListener("click", () => {
-    const payload = { round_id: view.round.id, reason: $("recuse-reason").value, idempotency_key: randomKey() };
-    send("recuse", payload, (ack) => {
+  $("recuse-confirm").addEventListener("click", async () => {
+    if (pending || sealing) return;
+    sealing = true;
+    const env = await seal({ type: "recusal", ...bound(), reason: $("recuse-reason").value.trim() || null });
+    sealing = false;
+    send("commit", env, (ack) => {
       $("recuse-dialog").hidden = true;
       if (!ack.ok) { $("sheet-error").textContent = ack.error.message; return; }
       view.round.mine = "recusal";
@@ -158,8 +207,25 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
+  if (!device) {
+    setStatus("alarm", S.available() ? t("error.no_device_key") : t("error.insecure_context"));
+    return;
+  }
   const socket = connect("/rater");
-  socket.on("state", (state) => { view = state; render(); });
+  socket.on("state", async (state) => {
+    if (state.round && !(await S.verify(device.serverKey, state.round.statement))) {
+      alarm = t("tablet.statement_bad");
+    } else if (state.round) {
+      const said = state.round.statement.body;
+      if (said.round !== state.round.id || said.state !== state.round.state || said.draw_number !== state.round.draw_number) {
+        alarm = t("tablet.statement_bad");
+      }
+    }
+    if (state.round && (!view || !view.round || view.round.id !== state.round.id)) receipt = null;
+    view = state;
+    render();
+    revealOwed(state.reveal);
+  });
   socket.on("revoked", () => {
     revoked = true;
     sheet.hidden = true;

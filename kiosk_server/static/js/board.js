@@ -16,7 +16,21 @@ document.addEventListener("DOMContentLoaded", () => {
     return rooms.get(room.id);
   }
 
+  let headSize = null;
+  function drawHead(head) {
+    const box = document.getElementById("head");
+    if (!head) { box.hidden = true; return; }
+    box.hidden = false;
+    document.getElementById("head-text").textContent = t("board.head", { size: head.size, root: head.root.slice(0, 16) });
+    document.getElementById("head-time").textContent = new Date(head.time).toLocaleString(document.documentElement.lang);
+    if (head.size !== headSize) {
+      headSize = head.size;
+      document.getElementById("head-qr").src = "/observer/head.svg?size=" + head.size;
+    }
+  }
+
   function draw(board) {
+    drawHead(board.head);
     document.getElementById("event-name").textContent = board.event.name + (board.event.rehearsal ? " (演练)" : "");
     for (const room of board.rooms) {
       const node = roomNode(room);
@@ -27,7 +41,7 @@ document.addEventListener("DOMContentLoaded", () => {
       field(node, "state").textContent = t("state." + state);
       field(node, "seats").replaceChildren(...room.seats.map((seat) => {
         const status = seat.status || (seat.enrolled ? "idle" : "not_seated");
-        const mark = { submitted: "✓", recused: t("board.recused"), pending: "…", not_seated: "—" }[status] || "";
+        const mark = { submitted: "✓", revealed: "✓", recused: t("board.recused"), pending: "…", not_seated: "—" }[status] || "";
         return el("li", { class: "tick " + status, "data-seat": seat.number, "data-status": status },
           el("span", { class: "seat-label", text: t("console.seat", { n: seat.number }) }),
           el("span", { class: "mark", text: mark }));

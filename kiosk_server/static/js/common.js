@@ -48,10 +48,7 @@ window.Kiosk = (() => {
     const box = el("div", { class: "result" });
     const row = el("div", { class: "totals" });
     for (const entry of result.entries) {
-      let value;
-      if (entry.status === "scored") value = entry.total;
-      else if (entry.status === "recused") value = t("board.recused");
-      else value = t("board.absent");
+      const value = entry.status === "scored" ? entry.total : t("board." + entry.status);
       const cell = el("div", { class: "total-cell" + (entry.dropped ? " dropped" : "") + (entry.status !== "scored" ? " muted" : ""),
                                "data-seat": entry.seat, "data-dropped": entry.dropped || null },
         el("span", { class: "seat-label", text: t("console.seat", { n: entry.seat }) }),

@@ -42,14 +42,23 @@ document.addEventListener("DOMContentLoaded", () => {
         case "open": await act("open", { round_id: round.id }, node); break;
         case "close": {
           const pending = room.seats.some((s) => s.status === "pending");
-          if (pending) { field(node, "close-early").hidden = false; field(node, "reason").focus(); }
+          if (pending) {
+            field(node, "reason-label").textContent = t("console.close_reason");
+            field(node, "close-early").hidden = false; field(node, "reason").focus();
+          }
           else await act("close", { round_id: round.id }, node);
+          break;
+        }
+        case "finalise": {
+          field(node, "reason-label").textContent = t("console.finalise_reason");
+          field(node, "close-early").hidden = false; field(node, "reason").focus();
           break;
         }
         case "close-confirm": {
           const reason = field(node, "reason").value.trim();
           if (!reason) { field(node, "error").textContent = t("error.reason_required"); break; }
-          if (await act("close", { round_id: round.id, reason }, node)) {
+          const event = round.state === "revealing" ? "finalise" : "close";
+          if (await act(event, { round_id: round.id, reason }, node)) {
             field(node, "close-early").hidden = true; field(node, "reason").value = "";
           }
           break;
@@ -91,13 +100,14 @@ document.addEventListener("DOMContentLoaded", () => {
         el("button", { type: "button", class: "link", "data-act": "reissue", "data-seat": seat.id, text: t("console.reissue") }))));
       const select = field(node, "waiting");
       select.replaceChildren(...room.waiting.map((n) => el("option", { value: n, text: String(n) })));
-      const active = round && round.state !== "closed";
+      const active = round && (round.state === "called" || round.state === "open");
       node.querySelector('[data-act="call"]').disabled = room.paused || active || room.waiting.length === 0;
       node.querySelector('[data-act="call-number"]').disabled = room.paused || active || room.waiting.length === 0;
       node.querySelector('[data-act="open"]').disabled = room.paused || !round || round.state !== "called";
       node.querySelector('[data-act="close"]').disabled = !round || round.state !== "open";
+      node.querySelector('[data-act="finalise"]').hidden = !round || round.state !== "revealing";
       node.querySelector('[data-act="pause"]').textContent = room.paused ? t("console.resume") : t("console.pause");
-      if (!round || round.state !== "open") field(node, "close-early").hidden = true;
+      if (!round || (round.state !== "open" && round.state !== "revealing")) field(node, "close-early").hidden = true;
       const result = field(node, "result");
       result.replaceChildren();
       if (round && round.result) result.append(renderResult(round.result));
