@@ -194,6 +194,28 @@ def register(app: Flask) -> None:
         if not no_serve:
             _serve(app, host, port)
 
+    @app.cli.command("export")
+    @click.option(
+        "--out",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Where to write the evidence bundle (a .zip file).",
+    )
+    @click.option("--event", type=int, help="Event id (default: the instance's only event).")
+    def export_command(out: Path, event: int | None) -> None:
+        """Write the event's evidence bundle: configuration, rosters with public keys, every
+        envelope and opening, the log, every signed head, and the results."""
+        from seal.signing import sha256_hex
+
+        from .export import ExportFault, export_bundle
+
+        try:
+            data = export_bundle(store(), _event(event))
+        except ExportFault as exc:
+            raise click.ClickException(f"the event's log does not re-derive: {exc}") from None
+        out.write_bytes(data)
+        click.echo(f"wrote {out} ({len(data)} bytes), SHA-256 {sha256_hex(data)}")
+
     @app.cli.command("rehearse")
     @click.option("--raters", default=7, show_default=True, help="Simulated rater tablets.")
     @click.option("--candidates", default=5, show_default=True, help="Candidates to interview.")
@@ -208,14 +230,45 @@ def register(app: Flask) -> None:
         click.echo(rehearse(raters, candidates, seed))
 
 
+@click.command("verify")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--head",
+    "head",
+    help="A signed tree head (JSON text or a file holding it), "
+    "e.g. scanned from the observer screen's QR code; the bundle must extend it.",
+)
+def verify_command(bundle: Path, head: str | None) -> None:
+    """Check an evidence bundle with no database and no server: every signature, the log
+    and every signed head, every opening against its commitment, every result re-derived.
+    Exits 0 only when everything holds."""
+    from seal.verify import parse_head, verify_bundle
+
+    given = None
+    if head is not None:
+        text = Path(head).read_text(encoding="utf-8") if Path(head).is_file() else head
+        try:
+            given = parse_head(text)
+        except ValueError as exc:
+            raise click.ClickException(f"--head is not a signed head: {exc}") from None
+    failures = verify_bundle(bundle.read_bytes(), given)
+    if failures:
+        for failure in failures:
+            click.echo(f"FAIL: {failure}")
+        raise SystemExit(1)
+    click.echo(f"OK: {bundle} verifies" + (" and extends the given head" if given else ""))
+
+
 def main() -> None:
     """Entry point of the ``kiosk`` console script."""
     from . import create_app
 
-    FlaskGroup(
+    group = FlaskGroup(
         create_app=lambda: create_app(),
         add_default_commands=False,
         add_version_option=False,
         load_dotenv=False,
         help="Interview scoring kiosk. The instance folder is KIOSK_INSTANCE_PATH.",
-    )(prog_name="kiosk")
+    )
+    group.add_command(verify_command)  # needs no app, no instance, no database
+    group(prog_name="kiosk")
