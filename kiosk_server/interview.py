@@ -35,7 +35,7 @@ from seal.signing import canonical, load_public_key, sign, unb64u, verify
 
 from .audit import record, record_refusal
 from .errors import UserError
-from .evidence import receipt
+from .evidence import receipt, sign_head
 from .storage import Store, utcnow
 
 MAX_REASON = 500
@@ -228,7 +228,6 @@ def open_round(store: Store, event_id: int, round_id: object, actor: str) -> Non
             seated=seats,
             rubric=rubric_of(db, event_id),
         )
-        receipt(store, db, event_id, _last_leaf(db, event_id))  # a signed head per opening
 
 
 def close_round(store: Store, event_id: int, round_id: object, reason: object, actor: str) -> None:
@@ -268,11 +267,6 @@ def set_paused(store: Store, event_id: int, room_id: object, paused: bool, actor
             event=event_id,
             room=room["id"],
         )
-
-
-def _last_leaf(db: sqlite_utils.Database, event_id: int) -> int:
-    found = _one(db, "SELECT MAX(idx) AS n FROM log_leaf WHERE event_id = ?", [event_id])
-    return int(found["n"]) if found and found["n"] is not None else 0
 
 
 def _latest(db: sqlite_utils.Database, round_id: int) -> list[dict[str, Any]]:
@@ -331,7 +325,7 @@ def _announce_close(
     if not any(c["kind"] == "score" for c in statement["commitments"]):
         _finish(store, db, current, "system")
     else:
-        receipt(store, db, round_row["event_id"], _last_leaf(db, round_row["event_id"]))
+        sign_head(store, db, round_row["event_id"])  # a signed head at every round close
 
 
 def _finish(
@@ -356,7 +350,7 @@ def _finish(
         result=result,
         reason=reason,
     )
-    receipt(store, db, round_row["event_id"], _last_leaf(db, round_row["event_id"]))
+    sign_head(store, db, round_row["event_id"])  # the published result is under a head
 
 
 # --- rater acts: sealed envelopes ---------------------------------------------------------

@@ -19,6 +19,7 @@ from . import interview
 from .audit import record_refusal
 from .enrolment import authenticate_seat, enrol_seat, seat_for_token
 from .errors import UserError
+from .evidence import receipt_now
 from .i18n import normalise_lang
 from .live import (
     Audience,
@@ -139,6 +140,23 @@ class Live(Audience):
     def on_sync(self, *args: Any) -> dict[str, Any]:
         """A tablet asks for its view again (e.g. after waking)."""
         return {"ok": True, "state": interview.rater_view(store(), self.seat())}
+
+    @guarded("receipt")
+    def on_receipt(self, *args: Any) -> dict[str, Any]:
+        """The full receipt for one of this seat's leaves (after a ``pending`` ack)."""
+        data = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+        leaf = data.get("leaf")
+        seat = self.seat()
+        if isinstance(leaf, bool) or not isinstance(leaf, int) or leaf < 0:
+            raise UserError("malformed", field="leaf")
+        owner = store().row(
+            "SELECT json_extract(data, '$.actor') AS actor FROM log_leaf"
+            " WHERE event_id = ? AND idx = ?",
+            [seat.event_id, leaf],
+        )
+        if owner is None or owner["actor"] != seat.actor:
+            raise UserError("malformed", field="leaf")
+        return {"ok": True, "receipt": receipt_now(store(), seat.event_id, leaf)}
 
     @guarded("commit")
     def on_commit(self, *args: Any) -> dict[str, Any]:

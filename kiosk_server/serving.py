@@ -9,10 +9,13 @@ The server choice for heavy load is measured in benchmarks (see docs/decisions.m
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+log = logging.getLogger(__name__)
 
 
 class RequestHandler(WSGIRequestHandler):
@@ -31,8 +34,33 @@ def build_server(app: Flask, host: str = "127.0.0.1", port: int = 0) -> BaseWSGI
     return make_server(host, port, app, threaded=True, request_handler=RequestHandler)
 
 
+def start_heartbeat(app: Flask, stop: threading.Event, every: float = 10.0) -> threading.Thread:
+    """Sign a tree head at least once a minute while the log grows (evidence.heartbeat),
+    and show it on the screens."""
+    from .evidence import heartbeat
+    from .live import event_id, publish, store
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                ev = event_id(app)
+                if ev is not None and heartbeat(store(app), ev) is not None:
+                    publish(app, tablets=False)
+            except Exception as exc:  # noqa: BLE001 - a missed beat must not end the loop
+                log.error("heartbeat failed: %s", type(exc).__name__)
+
+    thread = threading.Thread(target=beat, daemon=True, name="kiosk-heartbeat")
+    thread.start()
+    return thread
+
+
 def serve_forever(app: Flask, host: str, port: int) -> None:
-    build_server(app, host, port).serve_forever()
+    stop = threading.Event()
+    start_heartbeat(app, stop)
+    try:
+        build_server(app, host, port).serve_forever()
+    finally:
+        stop.set()
 
 
 def serve_in_thread(app: Flask, host: str = "127.0.0.1") -> tuple[str, BaseWSGIServer]:

@@ -21,8 +21,8 @@ from ballot.scoring import RubricItem, SheetError, panel_result, sheet_total, va
 
 from .bundle import FILES, FORMAT, jsonl, read_json, read_jsonl, unpack
 from .merkle import Tree, leaf_hash
-from .record import BOUND_FIELDS, commitment, rubric_version
-from .signing import canonical, load_public_key, sha256_hex, verify
+from .record import BOUND_FIELDS, COMMITTED_FIELDS, rubric_version
+from .signing import canonical, checked_bytes, load_public_key, sha256_hex, unb64u, verify
 
 LEAF_KEYS = {"seq", "time", "type", "actor", "disposition", "data"}
 
@@ -60,6 +60,9 @@ class Replay:
     envelopes: list[dict[str, Any]] = field(default_factory=list)
     openings: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    # Leaves whose envelope signature failed, when checked beforehand in other processes
+    # (``bad_signatures``); None means check each signature during the walk.
+    bad: set[int] | None = None
 
     def fail(self, index: int, text: str) -> None:
         self.failures.append(f"log entry {index}: {text}")
@@ -142,7 +145,12 @@ class Replay:
             self.fail(index, f"seat {seat} has no registered key for this envelope")
             return None
         try:
-            verify(key, envelope)
+            if set(envelope) != {"body", "signature"}:
+                raise ValueError("not an envelope")
+            if self.bad is None:
+                verify(key, envelope)
+            elif index in self.bad:
+                raise ValueError("bad signature")
         except ValueError:
             self.fail(index, f"the signature does not verify with seat {seat}'s registered key")
             return None
@@ -237,8 +245,8 @@ class Replay:
         if not history or history[-1]["kind"] != "score" or seat in round_.opened:
             self.fail(index, f"seat {seat} had no sealed sheet left to open in round {round_.id}")
             return
-        try:
-            digest = commitment(body)
+        try:  # the verifier's encoder: see signing.checked_bytes
+            digest = sha256_hex(checked_bytes({k: body[k] for k in COMMITTED_FIELDS}))
         except KeyError:
             digest = None
         if digest != history[-1]["digest"]:
@@ -301,34 +309,76 @@ class Replay:
 
     # --- what the bundle's derived files must hold ------------------------------------
 
-    def derived(self, event_id: int) -> dict[str, bytes]:
+    def derived(self, event_id: int, check: bool = False) -> dict[str, bytes]:
+        """The derived files' bytes (``check``: with the verifier's encoder)."""
+        encode = checked_bytes if check else canonical
         rooms = [self.rooms[r] for r in sorted(self.rooms)]
+        seats = [
+            {
+                "seat": seat,
+                "room": self.seat_room[seat],
+                "number": self.seat_number[seat],
+                "keys": self.key_history.get(seat, []),
+            }
+            for seat in sorted(self.seat_room)
+        ]
         return {
-            "event.json": canonical(
+            "event.json": encode(
                 {"id": event_id, **self.event, "rubric": self.rubric, "rooms": rooms}
             ),
-            "rosters.json": canonical(
-                {
-                    "seats": [
-                        {
-                            "seat": seat,
-                            "room": self.seat_room[seat],
-                            "number": self.seat_number[seat],
-                            "keys": self.key_history.get(seat, []),
-                        }
-                        for seat in sorted(self.seat_room)
-                    ]
-                }
-            ),
-            "envelopes.jsonl": jsonl(self.envelopes),
-            "openings.jsonl": jsonl(self.openings),
-            "results.json": canonical({"rounds": self.results}),
+            "rosters.json": encode({"seats": seats}),
+            "envelopes.jsonl": jsonl(self.envelopes, check),
+            "openings.jsonl": jsonl(self.openings, check),
+            "results.json": encode({"rounds": self.results}),
         }
 
 
-def replay(leaves: list[dict[str, Any]], event_id: int) -> Replay:
+ENVELOPE_LEAVES = ("commitment", "conflict_declared", "opening")
+
+
+def signature_tasks(leaves: list[dict[str, Any]]) -> list[tuple[int, str, bytes, str]]:
+    """(leaf, key, signed bytes, signature) of every logged envelope, keys tracked as the
+    replay tracks them, so the signatures can be checked apart (and in parallel)."""
+    keys: dict[Any, str | None] = {}
+    tasks = []
+    for index, entry in enumerate(leaves):
+        try:
+            kind, data = entry["type"], entry["data"]
+            if entry["disposition"] != "accepted":
+                continue
+            if kind == "seat_issued":
+                keys[data["seat"]] = None
+            elif kind == "seat_enrolled":
+                keys[data["seat"]] = data["public_key"]
+            elif kind in ENVELOPE_LEAVES:
+                envelope = data["envelope"]
+                key = keys.get(envelope["body"]["seat"])
+                if key is not None:
+                    tasks.append(
+                        (index, key, checked_bytes(envelope["body"]), envelope["signature"])
+                    )
+        except (KeyError, TypeError, AttributeError):
+            continue
+    return tasks
+
+
+def bad_signatures(tasks: list[tuple[int, str, bytes, str]]) -> set[int]:
+    """The leaves among ``tasks`` whose signature does not verify."""
+    keys: dict[str, Any] = {}
+    bad = set()
+    for index, key_text, message, signature in tasks:
+        try:
+            if key_text not in keys:
+                keys[key_text] = load_public_key(key_text)
+            keys[key_text].verify(unb64u(signature), message)
+        except Exception:  # noqa: BLE001 - any failure to verify is a bad signature
+            bad.add(index)
+    return bad
+
+
+def replay(leaves: list[dict[str, Any]], event_id: int, bad: set[int] | None = None) -> Replay:
     """Walk an event's log; the result holds its failures and its derived files."""
-    state = Replay(event_id=event_id)
+    state = Replay(event_id=event_id, bad=bad)
     for index, entry in enumerate(leaves):
         state.leaf(index, entry)
     return state
@@ -355,41 +405,21 @@ def check_head(server_key: Any, head: Any, tree: Tree, event_id: int) -> str | N
     return None
 
 
-def verify_bundle(data: bytes, head: dict[str, Any] | None = None) -> list[str]:
-    """Every failure of the bundle, in plain words; an empty list means it verifies."""
-    try:
-        files = unpack(data)
-        manifest = read_json(files["bundle.json"])
-        leaves = read_jsonl(files["log.jsonl"])
-        heads = read_jsonl(files["heads.jsonl"])
-    except (ValueError, KeyError) as exc:
-        return [f"the bundle cannot be read: {exc}"]
-    failures: list[str] = []
-    if manifest.get("format") != FORMAT:
-        return [f"unknown bundle format {manifest.get('format')!r}"]
-    for name in FILES[1:]:
-        if manifest.get("files", {}).get(name) != sha256_hex(files[name]):
-            failures.append(f"{name} does not match the hash bundle.json gives for it")
-    try:
-        server_key = load_public_key(manifest["server_key"])
-        event_id = manifest["event"]
-    except (KeyError, ValueError):
-        return [*failures, "bundle.json names no usable server key or event"]
+PARALLEL_FROM = 5000  # leaves; below this a second process costs more than it saves
 
+
+def check_tree(
+    log: bytes, heads_data: bytes, server_key_text: str, event_id: int, given: dict[str, Any] | None
+) -> list[str]:
+    """The log's tree against every signed head (and a given one). Needs only the log's
+    bytes, so a big bundle runs it in a second process beside the replay."""
+    server_key = load_public_key(server_key_text)
     tree = Tree()
-    for index, entry in enumerate(leaves):
-        if not isinstance(entry, dict) or set(entry) != LEAF_KEYS or entry["seq"] != index:
-            failures.append(f"log entry {index} is not a well-formed leaf in its place")
-        tree.append_hash(leaf_hash(canonical(entry)))
-    if not leaves or leaves[0].get("type") != "event_created":
-        failures.append("the log does not begin with the event's creation")
-    elif leaves[0]["data"].get("server_key") != manifest["server_key"]:
-        failures.append("the server key in bundle.json is not the one the log began with")
-    if manifest.get("rehearsal") != (leaves[0]["data"].get("rehearsal") if leaves else None):
-        failures.append("bundle.json's rehearsal flag differs from the log's")
-
+    for line in log.split(b"\n")[:-1]:
+        tree.append_hash(leaf_hash(line))  # the line is the leaf's canonical bytes
+    failures = []
     last_size, last_time = -1, ""
-    for number, signed in enumerate(heads, start=1):
+    for number, signed in enumerate(read_jsonl(heads_data), start=1):
         problem = check_head(server_key, signed, tree, event_id)
         if problem:
             failures.append(f"signed head {number}: {problem}")
@@ -402,17 +432,74 @@ def verify_bundle(data: bytes, head: dict[str, Any] | None = None) -> list[str]:
         failures.append(
             f"no signed head covers the whole log ({tree.size} entries); its tail is unprotected"
         )
-
-    state = replay(leaves, event_id)
-    failures.extend(state.failures)
-    for name, expected in state.derived(event_id).items():
-        if files[name] != expected:
-            failures.append(f"{name} is not what the log says (re-derived, it differs)")
-
-    if head is not None:
-        problem = check_head(server_key, head, tree, event_id)
+    if given is not None:
+        problem = check_head(server_key, given, tree, event_id)
         if problem:
             failures.append(f"the head you gave: {problem}")
+    return failures
+
+
+def verify_bundle(data: bytes, head: dict[str, Any] | None = None) -> list[str]:
+    """Every failure of the bundle, in plain words; an empty list means it verifies."""
+    try:
+        files = unpack(data)
+        manifest = read_json(files["bundle.json"])
+        leaves = read_jsonl(files["log.jsonl"])
+        read_jsonl(files["heads.jsonl"])
+    except (ValueError, KeyError) as exc:
+        return [f"the bundle cannot be read: {exc}"]
+    failures: list[str] = []
+    if manifest.get("format") != FORMAT:
+        return [f"unknown bundle format {manifest.get('format')!r}"]
+    for name in FILES[1:]:
+        if manifest.get("files", {}).get(name) != sha256_hex(files[name]):
+            failures.append(f"{name} does not match the hash bundle.json gives for it")
+    try:
+        load_public_key(manifest["server_key"])
+        event_id = manifest["event"]
+    except (KeyError, ValueError):
+        return [*failures, "bundle.json names no usable server key or event"]
+    tree_job = (files["log.jsonl"], files["heads.jsonl"], manifest["server_key"], event_id, head)
+    pool = None
+    if len(leaves) >= PARALLEL_FROM:
+        # Signatures dominate. A second process checks most of them and the tree while
+        # this one replays the log as if every signature held, then checks the rest; a
+        # bad signature anywhere is reported on its own, so the verdict is the same.
+        import concurrent.futures
+        import multiprocessing
+
+        tasks = signature_tasks(leaves)
+        split = len(tasks) * 3 // 5
+        context = multiprocessing.get_context("spawn")
+        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+        elsewhere = pool.submit(bad_signatures, tasks[:split])
+        tree_failures = pool.submit(check_tree, *tree_job)
+
+    for index, entry in enumerate(leaves):
+        if not isinstance(entry, dict) or set(entry) != LEAF_KEYS or entry["seq"] != index:
+            failures.append(f"log entry {index} is not a well-formed leaf in its place")
+    if not leaves or leaves[0].get("type") != "event_created":
+        failures.append("the log does not begin with the event's creation")
+    elif leaves[0]["data"].get("server_key") != manifest["server_key"]:
+        failures.append("the server key in bundle.json is not the one the log began with")
+    if manifest.get("rehearsal") != (leaves[0]["data"].get("rehearsal") if leaves else None):
+        failures.append("bundle.json's rehearsal flag differs from the log's")
+
+    state = replay(leaves, event_id, bad=None if pool is None else set())
+    failures.extend(state.failures)
+    for name, expected in state.derived(event_id, check=True).items():
+        if files[name] != expected:
+            failures.append(f"{name} is not what the log says (re-derived, it differs)")
+    if pool is None:
+        failures.extend(check_tree(*tree_job))
+    else:
+        bad = bad_signatures(tasks[split:]) | elsewhere.result()
+        failures.extend(
+            f"log entry {index}: the signature does not verify with its seat's registered key"
+            for index in sorted(bad)
+        )
+        failures.extend(tree_failures.result())
+        pool.shutdown()
     return failures
 
 

@@ -65,7 +65,13 @@ class Tablet:
             event, {"envelope": envelope, **raw}, namespace="/rater", callback=True
         )
         if ack.get("ok"):
-            assert receipt_holds(self.server_key, ack["receipt"], envelope)
+            receipt = ack["receipt"]
+            if receipt.get("pending"):  # a head was signed a moment ago: ask for it
+                answer = self.client.emit(
+                    "receipt", {"leaf": receipt["leaf"]}, namespace="/rater", callback=True
+                )
+                receipt = answer["receipt"]
+            assert receipt_holds(self.server_key, receipt, envelope)
         return ack
 
     def commit(self, items: dict[str, Any], **override: Any) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seal.signing import b64u, canonical, load_public_key, public_key_text, sign, unb64u, verify
 
@@ -73,3 +76,20 @@ def test_base64url_is_strict() -> None:
         with pytest.raises(ValueError):
             unb64u(bad)
     assert unb64u("AAE") == b"\x00\x01"
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**53) + 1, 2**53 - 1)
+        | st.text(st.characters(codec="utf-8"), max_size=8),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=6), children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_the_fast_encoder_gives_rfc8785_bytes(value: object) -> None:
+    assert canonical(value) == rfc8785.dumps(value)

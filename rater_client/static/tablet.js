@@ -137,13 +137,24 @@ document.addEventListener("DOMContentLoaded", async () => {
       if (err) { setTimeout(attempt, 1000); return; }
       pending = null;
       for (const b of document.querySelectorAll("#confirm-submit, #recuse-confirm")) b.disabled = false;
-      if (ack.ok) {
-        if (await S.receiptHolds(device.serverKey, ack.receipt, env)) receipt = await S.receiptCode(ack.receipt);
-        else alarm = t("tablet.receipt_bad");
-      }
       onDone(ack);
+      if (ack.ok) checkReceipt(ack.receipt, env);
     });
     attempt();
+  }
+
+  /* A receipt is checked against the server's key; a pending one (a head was signed a
+     moment ago) is fetched with the next head. A receipt that does not verify is an alarm. */
+  async function checkReceipt(got, env) {
+    if (got.pending) {
+      setTimeout(() => socket.timeout(10000).emit("receipt", { leaf: got.leaf }, (err, ack) => {
+        if (!err && ack && ack.ok) checkReceipt(ack.receipt, env);
+      }), 1200);
+      return;
+    }
+    if (await S.receiptHolds(device.serverKey, got, env)) receipt = await S.receiptCode(got);
+    else alarm = t("tablet.receipt_bad");
+    render();
   }
 
   /* Open our sealed sheet once the server's signed close statement lists its commitment. */
