@@ -62,3 +62,76 @@ def test_every_message_used_in_pages_exists() -> None:
 def test_every_cli_command_is_in_the_readme() -> None:
     for command in ("init", "import", "serve", "demo", "rehearse"):
         assert f"`kiosk {command}`" in README, command
+
+
+def test_the_bundle_format_worked_example_is_right() -> None:
+    from decimal import Decimal
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ballot.scoring import panel_result
+    from seal.merkle import leaf_hash
+    from seal.record import commitment, leaf, receipt_code, rubric_version
+    from seal.signing import public_key_text, sign
+
+    doc = (ROOT / "docs" / "bundle-format.md").read_text(encoding="utf-8")
+    version = rubric_version(
+        [
+            {"code": "analysis", "max": "40", "step": "0.5"},
+            {"code": "expression", "max": "30", "step": "0.5"},
+            {"code": "bearing", "max": "30", "step": "1"},
+        ]
+    )
+    opening = {
+        "event": 1,
+        "room": 1,
+        "round": 7,
+        "draw_number": 4,
+        "seat": 3,
+        "rubric": version,
+        "total": "88.0",
+        "salt": "c2FsdC1zYWx0LXNhbHQtMQ",
+        "items": {"analysis": "37.5", "expression": "27.5", "bearing": "23"},
+    }
+    digest = commitment(opening)
+    key = Ed25519PrivateKey.from_private_bytes(
+        bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    )
+    body = {
+        "type": "commitment",
+        "commitment": digest,
+        "seq": 12,
+        "nonce": "bm9uY2Utbm9uY2UtMTI",
+        **{k: opening[k] for k in ("event", "room", "round", "draw_number", "seat", "rubric")},
+    }
+    envelope = sign(key, body)
+    line = leaf(
+        41,
+        "2026-11-25T09:30:00.123Z",
+        "commitment",
+        "seat:3",
+        "accepted",
+        {"envelope": envelope, "version": 1},
+    )
+    result = panel_result(
+        [
+            (1, "scored", Decimal("80")),
+            (2, "scored", Decimal("85.5")),
+            (3, "scored", Decimal("88")),
+            (4, "recused", None),
+            (5, "scored", Decimal("70")),
+            (6, "scored", Decimal("90")),
+            (7, "scored", Decimal("86")),
+        ]
+    )
+    for figure in (
+        version,
+        digest,
+        public_key_text(key),
+        envelope["signature"],
+        leaf_hash(line).hex(),
+        receipt_code(leaf_hash(line)),
+        result["mean"],
+    ):
+        assert figure in doc, figure
+    assert (result["high"], result["low"], result["counted"]) == ("90.00", "70.00", 4)
