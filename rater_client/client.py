@@ -30,6 +30,7 @@ import requests
 import socketio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ballot.scoring import RubricItem, SheetError, validate_sheet
 from seal.record import commitment, receipt_holds
 from seal.signing import b64u, load_public_key, public_key_text, sign, verify
 
@@ -286,10 +287,27 @@ class RaterClient:
             return
         self._keep_receipt(answer["receipt"], envelope)
 
+    def check(self, items: dict[str, Any]) -> None:
+        """Refuse a sheet that breaks the rubric before it is sealed: once sealed, the
+        server can only find out at the opening, when it is too late to correct."""
+        rubric = [
+            RubricItem(
+                i["code"], i["label_zh"], i["label_en"], Decimal(i["max"]), Decimal(i["step"])
+            )
+            for i in (self.state or {}).get("rubric", [])
+        ]
+        try:
+            validate_sheet(rubric, items)
+        except SheetError as err:
+            raise Refused(
+                {"code": err.code, "field": err.item, "message": f"{err.code}: {err.item}"}
+            ) from None
+
     def submit(self, items: dict[str, Any], round_id: int | None = None) -> dict[str, Any]:
         """Seal and submit a score sheet for the current round (replacing an earlier one
         while the round is open). The opening stays here until the round closes."""
         bound = self.bound(round_id)
+        self.check(items)
         sheet = sealed_sheet(bound, items)
         previous = self.openings.get(bound["round"])
         self.openings[bound["round"]] = sheet

@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from kiosk_server.serving import serve_in_thread
 from rater_client import RaterClient
+from rater_client.drill import OrganiserClient
 from seal.record import commitment
 from seal.signing import b64u, canonical, load_public_key, sign, verify
 
@@ -288,3 +289,50 @@ def test_the_tablet_and_python_sign_and_hash_the_same_bytes(
             "salt": "c2FsdA",
         }
     )
+
+
+def test_a_tablet_away_at_the_close_reveals_from_indexeddb_when_it_returns(
+    open_page: Callable[..., Page], live: str, event: Event
+) -> None:
+    board = open_page("zh", viewport={"width": 1920, "height": 1080})
+    board.goto(f"/observe/{event.observer_token}")
+    board.get_by_role("button", name="打开监督屏").click()
+    tablet = open_page("zh", **TABLET)
+    tablet.goto(f"/enrol/{event.token('B', 1)}")
+    tablet.get_by_role("button", name="登记本平板").tap()
+    expect(tablet.locator("#status-text")).to_have_text("等待考生入场")
+    others = []
+    for n in (2, 3):
+        rater = RaterClient(live)
+        rater.enrol(event.token("B", n))
+        rater.connect()
+        others.append(rater)
+    organiser = OrganiserClient(live)
+    organiser.login(PASSWORD)
+    try:
+        round_id = organiser.call_next(organiser.room("B")["id"])
+        organiser.open_round(round_id)
+        expect(tablet.locator("#status-text")).to_have_text("请评分")
+        tablet.fill("#item-analysis", "31.5")
+        tablet.fill("#item-expression", "22")
+        tablet.fill("#item-bearing", "20")
+        tablet.get_by_role("button", name="核对并提交").tap()
+        tablet.locator("#confirm-submit").tap()
+        expect(tablet.locator("#status-text")).to_contain_text("已封存提交")
+        tablet.goto("about:blank")  # the tablet leaves (battery, Wi-Fi, a closed tab)
+        for rater in others:
+            rater.wait_for(lambda s: s["round"] and s["round"]["state"] == "open")
+            rater.submit(sheet("30", "20", "20"))
+        board_b = board.locator('section.board-room[data-room="B"]')
+        expect(board_b.locator('[data-field="state"]')).to_have_text("正在揭晓评分")
+        tablet.goto("/tablet")  # back: its key and sealed sheet were kept in IndexedDB
+        expect(board_b.locator('[data-field="state"]')).to_have_text("本轮已结束")
+        expect(board_b.locator(".total-cell .num").first).to_have_text("73.50")
+        expect(board.locator("#head-text")).to_contain_text("日志")
+        qr = board.locator("#head-qr")
+        expect(qr).to_have_attribute("src", re.compile(r"/observer/head\.svg\?size=\d+"))
+        board.wait_for_function("document.getElementById('head-qr').naturalWidth > 0")
+        assert not any(r.alarms for r in others)
+    finally:
+        for client in (*others, organiser):
+            client.close()

@@ -174,3 +174,34 @@ def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
             client.close()
         server.kill()
         server.wait(timeout=10)
+
+
+def test_the_python_client_refuses_a_sheet_that_breaks_the_rubric_before_sealing(
+    live: str, event: Event
+) -> None:
+    organiser, rater = OrganiserClient(live), RaterClient(live)
+    organiser.login(PASSWORD)
+    rater.enrol(event.token("B", 1))
+    rater.connect()
+    try:
+        organiser.open_round(organiser.call_next(organiser.room("B")["id"]))
+        rater.wait_for(round_is("open"))
+        for items, code in [
+            (sheet(analysis="40.5"), "out_of_range"),
+            (sheet(bearing="20.5"), "wrong_step"),
+            ({"analysis": "1"}, "missing_item"),
+        ]:
+            with pytest.raises(Refused) as refused:
+                rater.submit(items)
+            assert refused.value.code == code
+        assert rater.openings == {} and rater.receipts == []
+    finally:
+        rater.close()
+        organiser.close()
+
+
+def test_the_server_key_is_private_to_the_instance(app: Flask) -> None:
+    instance = Path(app.instance_path)
+    assert (instance / "server_key.pem").stat().st_mode & 0o777 == 0o600
+    assert (instance / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert instance.stat().st_mode & 0o777 == 0o700
