@@ -259,6 +259,57 @@ def verify_command(bundle: Path, head: str | None) -> None:
     click.echo(f"OK: {bundle} verifies" + (" and extends the given head" if given else ""))
 
 
+@click.group("draw")
+def draw_group() -> None:
+    """Lot drawing that anyone can recompute."""
+
+
+@draw_group.command("rfc3797")
+@click.option(
+    "--pool-size", type=int, required=True, help="Members in the pool, in published order."
+)
+@click.option(
+    "--count", type=int, required=True, help="How many to select (the pool size for an order)."
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    required=True,
+    help='A source\'s numbers, e.g. "2 5 12 8 10"; repeat in the announced order.',
+)
+@click.option(
+    "--hash",
+    "hash_name",
+    type=click.Choice(["sha256", "md5"]),
+    default="sha256",
+    show_default=True,
+    help="md5 is RFC 3797 itself; sha256 is the default for draws.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def rfc3797_command(
+    pool_size: int, count: int, sources: tuple[str, ...], hash_name: str, as_json: bool
+) -> None:
+    """Recompute an RFC 3797 draw: prints the key string and the selected positions
+    (1-based, in order). Needs no database."""
+    import json
+
+    from ballot.lots import LotError, draw, parse_source
+
+    try:
+        key, steps = draw(pool_size, count, [parse_source(s) for s in sources], hash_name)
+    except LotError as exc:
+        raise click.ClickException(str(exc)) from None
+    selected = [step.selected for step in steps]
+    if as_json:
+        click.echo(json.dumps({"key": key, "hash": hash_name, "selected": selected}))
+        return
+    click.echo(f"key: {key}")
+    for step in steps:
+        click.echo(f"{step.counter + 1:>5}  {step.digest}  {step.remaining:>5}  -> {step.selected}")
+    click.echo("selected: " + " ".join(str(n) for n in selected))
+
+
 def main() -> None:
     """Entry point of the ``kiosk`` console script."""
     from . import create_app
@@ -270,5 +321,6 @@ def main() -> None:
         load_dotenv=False,
         help="Interview scoring kiosk. The instance folder is KIOSK_INSTANCE_PATH.",
     )
-    group.add_command(verify_command)  # needs no app, no instance, no database
+    group.add_command(verify_command)  # these two need no app, no instance, no database
+    group.add_command(draw_group)
     group(prog_name="kiosk")

@@ -19,7 +19,7 @@ from kiosk_server.live import store
 from .conftest import setup_files
 from .test_live_server import free_port
 
-COMMANDS = ["init", "import", "serve", "demo", "rehearse"]
+COMMANDS = ["init", "import", "serve", "demo", "rehearse", "export", "verify", "draw"]
 
 
 def kiosk(*args: str, instance: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -41,6 +41,8 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         result = kiosk(command, "--help", instance=tmp_path)
         assert result.returncode == 0 and "Usage:" in result.stdout, command
         assert len(result.stdout.splitlines()) > 3
+    result = kiosk("draw", "rfc3797", "--help", instance=tmp_path)
+    assert result.returncode == 0 and "--pool-size" in result.stdout
 
 
 def test_init_then_import_with_a_bad_row_imports_nothing(tmp_path: Path) -> None:
