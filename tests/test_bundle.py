@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -239,30 +241,34 @@ KINDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def corpus_bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+@functools.cache
+def corpus_bundle() -> bytes:
+    """One exported session, made once for the whole corpus (not a fixture argument, so
+    Hypothesis never prints 40 kB of it)."""
     from kiosk_server import create_app
 
-    app = create_app({"INSTANCE_PATH": str(tmp_path_factory.mktemp("corpus")), "TESTING": True})
-    event = Event(app)
-    run_session(app, event)
-    data = export_bundle(store(app), event.id)
-    store(app).close()
+    with tempfile.TemporaryDirectory() as folder:
+        app = create_app({"INSTANCE_PATH": folder, "TESTING": True})
+        event = Event(app)
+        run_session(app, event)
+        data = export_bundle(store(app), event.id)
+        store(app).close()
     return data
 
 
 @settings(max_examples=1100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(KINDS), seed=st.integers(0, 2**32 - 1))
-def test_every_mutation_fails_verification(corpus_bundle: bytes, kind: str, seed: int) -> None:
-    changed, head = mutate(corpus_bundle, kind, random.Random(seed))
-    if changed == corpus_bundle:
+def test_every_mutation_fails_verification(kind: str, seed: int) -> None:
+    original = corpus_bundle()
+    changed, head = mutate(original, kind, random.Random(seed))
+    if changed == original:
         return  # e.g. a re-derived file identical to the original: not a mutation
     failures = verify_bundle(changed, head)
     assert failures, f"{kind} (seed {seed}) was not detected"
 
 
-def test_tail_truncation_needs_the_photographed_head(corpus_bundle: bytes) -> None:
-    changed, head = mutate(corpus_bundle, "truncate_tail", random.Random(7))
+def test_tail_truncation_needs_the_photographed_head() -> None:
+    changed, head = mutate(corpus_bundle(), "truncate_tail", random.Random(7))
     assert head is not None
     alone = verify_bundle(changed)
     against = verify_bundle(changed, head)

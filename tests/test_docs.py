@@ -60,8 +60,16 @@ def test_every_message_used_in_pages_exists() -> None:
 
 
 def test_every_cli_command_is_in_the_readme() -> None:
-    for command in ("init", "import", "serve", "demo", "rehearse", "export", "verify",
-                    "draw rfc3797"):
+    for command in (
+        "init",
+        "import",
+        "serve",
+        "demo",
+        "rehearse",
+        "export",
+        "verify",
+        "draw rfc3797",
+    ):
         assert f"`kiosk {command}`" in README, command
 
 
