@@ -83,3 +83,63 @@ def draw(
         index = int.from_bytes(value, "big") % len(remaining)
         steps.append(Step(counter, value.hex().upper(), len(remaining), remaining.pop(index)))
     return key, steps
+
+
+@dataclass(frozen=True)
+class Rater:
+    """A rater to place: ``unit`` keeps colleagues apart; ``avoid`` lists the rooms where a
+    candidate has a declared conflict (回避) with this rater."""
+
+    id: str
+    unit: str
+    avoid: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RoomDraw:
+    key: str
+    order: list[str]  # rater ids in drawn order
+    rooms: dict[str, list[str]]  # room -> rater ids, in seat order
+    reserves: list[str]  # drawn raters who could not be placed without a conflict
+    unfilled: dict[str, int]  # rooms left short of seats, and by how many
+
+
+def draw_raters(
+    raters: Sequence[Rater],
+    rooms: Sequence[str],
+    seats: int,
+    sources: Sequence[Sequence[int]],
+    hash_name: str = "sha256",
+) -> RoomDraw:
+    """Draw raters into rooms. The RFC 3797 order of the whole rater pool (in published
+    order) decides; each rater in turn takes a seat in the first room, in published
+    order, that has one free, holds nobody from the same unit, and is not a room the
+    rater must avoid. A rater no room can take is a reserve; the result says which rooms
+    stay short, never bending a rule to fill them."""
+    if len({r.id for r in raters}) != len(raters):
+        raise LotError("rater ids must be unique")
+    if not rooms or len(set(rooms)) != len(rooms) or seats < 1:
+        raise LotError("give distinct rooms and at least one seat per room")
+    key, steps = draw(len(raters), len(raters), sources, hash_name)
+    order = [raters[s.selected - 1] for s in steps]
+    placed: dict[str, list[Rater]] = {room: [] for room in rooms}
+    reserves = []
+    for rater in order:
+        for room in rooms:
+            members = placed[room]
+            if (
+                len(members) < seats
+                and room not in rater.avoid
+                and all(m.unit != rater.unit for m in members)
+            ):
+                members.append(rater)
+                break
+        else:
+            reserves.append(rater.id)
+    return RoomDraw(
+        key,
+        [r.id for r in order],
+        {room: [r.id for r in members] for room, members in placed.items()},
+        reserves,
+        {room: seats - len(m) for room, m in placed.items() if len(m) < seats},
+    )

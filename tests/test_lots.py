@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ballot.lots import LotError, draw, key_string, parse_source
+from ballot.lots import LotError, Rater, draw, draw_raters, key_string, parse_source
 
 SOURCES = [[9319], [2, 5, 12, 8, 10], [9, 18, 26, 34, 41, 45]]
 # RFC 3797 §6: the first ten digests, and the ten names selected from its pool of 25.
@@ -135,3 +135,42 @@ def test_the_standalone_recompute_needs_no_database() -> None:
     assert text.returncode == 0 and "42./" in text.stdout
     bad = kiosk("draw", "rfc3797", "--pool-size", "3", "--count", "4", "--source", "42")
     assert bad.returncode != 0 and "count" in bad.stderr
+
+
+raters_strategy = st.lists(
+    st.builds(
+        Rater,
+        id=st.uuids().map(str),
+        unit=st.sampled_from("ABCDEFG"),
+        avoid=st.frozensets(st.sampled_from(["R1", "R2", "R3"]), max_size=2),
+    ),
+    min_size=1,
+    max_size=40,
+    unique_by=lambda r: r.id,
+)
+
+
+@given(raters_strategy, st.integers(1, 8), sources)
+def test_the_rater_draw_never_breaks_a_conflict(
+    raters: list[Rater], seats: int, given_sources: list[list[int]]
+) -> None:
+    rooms = ["R1", "R2", "R3"]
+    result = draw_raters(raters, rooms, seats, given_sources)
+    by_id = {r.id: r for r in raters}
+    placed = [rid for members in result.rooms.values() for rid in members]
+    assert sorted(placed + result.reserves) == sorted(by_id)
+    assert sorted(result.order) == sorted(by_id)
+    for room, members in result.rooms.items():
+        assert len(members) <= seats
+        units = [by_id[m].unit for m in members]
+        assert len(units) == len(set(units)), "two raters from one unit in a room"
+        assert all(room not in by_id[m].avoid for m in members), "a declared conflict"
+        assert result.unfilled.get(room, 0) == seats - len(members)
+    assert result == draw_raters(raters, rooms, seats, given_sources)  # reproducible
+
+
+def test_without_conflicts_every_seat_is_filled_in_drawn_order() -> None:
+    raters = [Rater(f"r{i}", f"unit{i}") for i in range(14)]
+    result = draw_raters(raters, ["A", "B"], 7, SOURCES)
+    assert result.unfilled == {} and result.reserves == []
+    assert result.rooms["A"] == result.order[:7] and result.rooms["B"] == result.order[7:]
