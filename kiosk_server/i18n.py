@@ -164,6 +164,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "tablet.receipt_bad": "回执校验失败，请立即告知监督员！",
         "tablet.statement_bad": "服务器签名校验失败，请立即告知监督员！",
         "tablet.sealed": "已封存提交，等待其他评委",
+        "tablet.other_seat": (
+            "本浏览器已登记为另一个席位。一个浏览器只能作为一台评分平板，请重新登记。"
+        ),
     },
     "en": {
         "app.title": "Interview scoring kiosk",
@@ -324,6 +327,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "tablet.receipt_bad": "The receipt does not verify: tell the monitors now!",
         "tablet.statement_bad": "The server's signature does not verify: tell the monitors now!",
         "tablet.sealed": "Sealed and submitted, waiting for other raters",
+        "tablet.other_seat": (
+            "This browser was enrolled for another seat since. "
+            "One browser is one tablet: enrol again."
+        ),
     },
 }
 

@@ -336,3 +336,25 @@ def test_a_tablet_away_at_the_close_reveals_from_indexeddb_when_it_returns(
     finally:
         for client in (*others, organiser):
             client.close()
+
+
+def test_one_browser_is_one_tablet(open_page: Callable[..., Page], event: Event) -> None:
+    """Enrolling a second seat in the same browser leaves the first seat's page saying so,
+    rather than signing with the wrong key."""
+    first = open_page("zh", **TABLET)
+    first.goto(f"/enrol/{event.token('A', 1)}")
+    first.get_by_role("button", name="登记本平板").tap()
+    expect(first.locator("#status-text")).to_have_text("等待考生入场")
+    second = first.context.new_page()
+    second.goto(f"/enrol/{event.token('A', 2)}")
+    second.get_by_role("button", name="登记本平板").tap()
+    expect(second.locator("#status-text")).to_have_text("等待考生入场")
+    first.goto("/tablet")  # the cookie now names seat 2; the page must agree with the key
+    expect(first.locator("#status-text")).to_have_text("等待考生入场")
+    first.evaluate("""async () => {
+      const device = await KioskSeal.get("device");
+      device.seat.id = 999;
+      await KioskSeal.put("device", device);
+    }""")
+    first.reload()
+    expect(first.locator("#status-text")).to_contain_text("另一个席位")

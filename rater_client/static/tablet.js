@@ -222,6 +222,11 @@ document.addEventListener("DOMContentLoaded", async () => {
     setStatus("alarm", S.available() ? t("error.no_device_key") : t("error.insecure_context"));
     return;
   }
+  if (String(device.seat.id) !== status.dataset.seat) {
+    // This browser enrolled another seat since: one browser (profile) is one tablet.
+    setStatus("alarm", t("tablet.other_seat"));
+    return;
+  }
   const socket = connect("/rater");
   socket.on("state", async (state) => {
     if (state.round && !(await S.verify(device.serverKey, state.round.statement))) {
