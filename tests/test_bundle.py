@@ -23,7 +23,7 @@ from seal.bundle import jsonl, manifest, pack, read_jsonl, unpack
 from seal.signing import canonical, sign
 from seal.verify import replay, verify_bundle
 
-from .conftest import Event, sheet
+from .conftest import PASSWORD, Event, sheet
 from .test_interview_sockets import Room
 
 
@@ -274,3 +274,16 @@ def test_tail_truncation_needs_the_photographed_head() -> None:
     against = verify_bundle(changed, head)
     assert any("tail was cut" in f for f in against), against
     assert len(against) > len(alone)
+
+
+def test_the_console_exports_a_bundle_that_verifies(app: Flask, event: Event) -> None:
+    run_session(app, event)
+    anonymous = app.test_client().get("/organiser/export")
+    assert anonymous.status_code == 302
+    organiser = app.test_client()
+    assert organiser.post("/login", data={"password": PASSWORD}).status_code == 302
+    response = organiser.get("/organiser/export")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert verify_bundle(response.data) == []
+    assert len(event.audit("export")) == 1
