@@ -281,6 +281,18 @@ def _latest(db: sqlite_utils.Database, round_id: int) -> list[dict[str, Any]]:
     )
 
 
+def _opened(db: sqlite_utils.Database, round_id: int) -> set[int]:
+    """Ids of the round's commitments that have been opened."""
+    return {
+        r["commitment_id"]
+        for r in db.query(
+            "SELECT commitment_id FROM opening JOIN commitment c ON c.id = opening.commitment_id"
+            " WHERE c.round_id = ?",
+            [round_id],
+        )
+    }
+
+
 def _pending_count(db: sqlite_utils.Database, round_id: int) -> int:
     found = _one(
         db,
@@ -535,8 +547,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
                 utcnow(),
             ],
         )
-        db.execute("UPDATE seat SET last_seq = ? WHERE id = ?", [body["seq"], seat.id])
-        proof = receipt(store, db, seat.event_id, leaf or 0)
+        proof = _accepted(store, db, seat, body, leaf)
         closed = _pending_count(db, found["id"]) == 0
         if closed:
             _announce_close(store, db, found, None, "system")
@@ -589,16 +600,9 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
                 utcnow(),
             ],
         )
-        db.execute("UPDATE seat SET last_seq = ? WHERE id = ?", [body["seq"], seat.id])
-        proof = receipt(store, db, seat.event_id, leaf or 0)
-        done = not _one(
-            db,
-            "SELECT 1 AS x FROM commitment c WHERE c.round_id = ? AND"
-            " c.kind = 'score' AND c.version = (SELECT MAX(version) FROM commitment"
-            " WHERE round_id = c.round_id AND seat_id = c.seat_id) AND c.id NOT IN"
-            " (SELECT commitment_id FROM opening)",
-            [found["id"]],
-        )
+        proof = _accepted(store, db, seat, body, leaf)
+        opened = _opened(db, found["id"])
+        done = all(c["kind"] != "score" or c["id"] in opened for c in _latest(db, found["id"]))
         if done:
             _finish(store, db, found, "system")
     return {
@@ -609,6 +613,14 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         "round_closed": True,
         "receipt": proof,
     }
+
+
+def _accepted(
+    store: Store, db: sqlite_utils.Database, seat: Seat, body: dict, leaf: int | None
+) -> dict[str, Any]:
+    """After an accepted envelope: the device's sequence moves on; the receipt."""
+    db.execute("UPDATE seat SET last_seq = ? WHERE id = ?", [body["seq"], seat.id])
+    return receipt(store, db, seat.event_id, leaf or 0)
 
 
 def _opened_sheet(
@@ -727,14 +739,7 @@ def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) ->
         r["seat_id"]: "pending"
         for r in db.query("SELECT seat_id FROM round_seat WHERE round_id = ?", [round_row["id"]])
     }
-    opened = {
-        r["commitment_id"]
-        for r in db.query(
-            "SELECT commitment_id FROM opening JOIN commitment c ON c.id = opening.commitment_id"
-            " WHERE c.round_id = ?",
-            [round_row["id"]],
-        )
-    }
+    opened = _opened(db, round_row["id"])
     for c in _latest(db, round_row["id"]):
         if c["kind"] == "recusal":
             status[c["seat_id"]] = "recused"
