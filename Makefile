@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 DEMO_INSTANCE ?= $(CURDIR)/instance/demo
 HOST ?= 127.0.0.1
 PORT ?= 5000
+DEMO_FLAGS ?=
 
 .PHONY: demo test lint chromium clean
 
@@ -22,7 +23,7 @@ $(VENV)/.test: $(VENV)/.runtime
 
 ## demo: create the venv, install, create the demo event (embedded SQLite) and serve it
 demo: $(VENV)/.runtime
-	KIOSK_INSTANCE_PATH=$(DEMO_INSTANCE) $(BIN)/kiosk demo --host $(HOST) --port $(PORT)
+	KIOSK_INSTANCE_PATH=$(DEMO_INSTANCE) $(BIN)/kiosk demo --host $(HOST) --port $(PORT) $(DEMO_FLAGS)
 
 ## chromium: Debian's Chromium (and CJK fonts) for the browser tests, if missing
 chromium:
