@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -358,3 +359,51 @@ def test_one_browser_is_one_tablet(open_page: Callable[..., Page], event: Event)
     }""")
     first.reload()
     expect(first.locator("#status-text")).to_contain_text("另一个席位")
+
+
+def test_the_console_closes_early_with_a_reason_pauses_and_reissues(
+    open_page: Callable[..., Page], live: str, event: Event
+) -> None:
+    console = open_page("zh")
+    console.get_by_label("密码").fill(PASSWORD)
+    console.get_by_role("button", name="登录").click()
+    room_b = console.locator('section.room[data-room="B"]')
+    raters = []
+    for n in (1, 2, 3):
+        rater = RaterClient(live)
+        rater.enrol(event.token("B", n))
+        rater.connect()
+        raters.append(rater)
+    try:
+        expect(room_b.locator('[data-field="seats"] li .ok')).to_have_count(
+            6
+        )  # 3 × enrolled, online
+        room_b.get_by_role("button", name="暂停考场").click()
+        expect(room_b.locator(".tag").first).to_have_text("考场暂停")
+        expect(room_b.get_by_role("button", name="呼叫下一位")).to_be_disabled()
+        room_b.get_by_role("button", name="恢复考场").click()
+        room_b.get_by_role("button", name="呼叫下一位").click()
+        room_b.get_by_role("button", name="开始评分", exact=True).click()
+        raters[0].wait_for(lambda s: s["round"] and s["round"]["state"] == "open")
+        raters[0].submit(sheet("30", "20", "20"))
+        expect(room_b.locator('li[data-seat="1"] .tag')).to_have_text("已提交")
+        room_b.get_by_role("button", name="结束本轮").click()
+        reason = room_b.locator('[data-field="reason"]')
+        expect(reason).to_be_visible()
+        room_b.locator('[data-act="close-confirm"]').click()  # empty: refused in place
+        expect(room_b.locator('[data-field="error"]')).to_contain_text("原因")
+        reason.fill("评委2、3 临时离场")
+        room_b.locator('[data-act="close-confirm"]').click()
+        expect(room_b.locator(".rule")).to_contain_text("共 1 位评委，平均 70.00")
+        expect(room_b.locator(".result")).to_contain_text("提前结束：评委2、3 临时离场")
+        console.once("dialog", lambda dialog: dialog.accept())
+        room_b.locator('li[data-seat="3"] [data-act="reissue"]').click()
+        expect(room_b.locator('[data-field="error"]')).to_contain_text("/enrol/")
+        expect(room_b.locator('li[data-seat="3"]')).to_contain_text("未登记")
+        deadline = time.monotonic() + 5
+        while not raters[2].revoked and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert raters[2].revoked
+    finally:
+        for rater in raters:
+            rater.close()
