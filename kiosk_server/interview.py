@@ -370,8 +370,9 @@ def _finish(
 ENVELOPE_TYPES = {"commit": ("commitment", "recusal"), "reveal": ("opening",)}
 
 
-def _body(store: Store, seat: Seat, payload: object, act: str) -> tuple[dict, dict]:
-    """Verify the envelope's signature with the seat's registered key; check its shape."""
+def _body(store: Store, seat: Seat, payload: object, act: str) -> tuple[dict, dict, str]:
+    """Verify the envelope's signature with the seat's registered key; check its shape.
+    Returns the envelope, its body and the key that verified it."""
     envelope = payload.get("envelope") if isinstance(payload, dict) else None
     if not isinstance(envelope, dict):
         raise UserError("malformed", field="envelope")
@@ -399,14 +400,15 @@ def _body(store: Store, seat: Seat, payload: object, act: str) -> tuple[dict, di
         raise UserError("malformed", field="nonce") from None
     if len(nonce) < 12:
         raise UserError("malformed", field="nonce")
-    return envelope, body
+    return envelope, body, found["public_key"]
 
 
 def _check_binding(
-    db: sqlite_utils.Database, seat: Seat, body: dict, round_row: dict[str, Any]
+    db: sqlite_utils.Database, seat: Seat, body: dict, round_row: dict[str, Any], key: str
 ) -> None:
     """Refuse an envelope made for another event, room, seat, round, candidate or rubric,
-    or replayed (sequence not above the device's last one)."""
+    or replayed (sequence not above the device's last one), or signed by a key that is no
+    longer the seat's (it was checked outside the write lock; a re-issue voids it)."""
     expected = {
         "event": seat.event_id,
         "room": seat.room_id,
@@ -418,8 +420,10 @@ def _check_binding(
     for name, value in expected.items():
         if body[name] != value:
             raise UserError("transplanted", field=name)
-    last = _one(db, "SELECT last_seq FROM seat WHERE id = ?", [seat.id])
-    if last is None or body["seq"] <= last["last_seq"]:
+    last = _one(db, "SELECT last_seq, public_key FROM seat WHERE id = ?", [seat.id])
+    if last is None or last["public_key"] != key:
+        raise UserError("not_authenticated")
+    if body["seq"] <= last["last_seq"]:
         raise UserError("replayed", field="seq")
     nonce = body["nonce"]
     if _one(
@@ -491,7 +495,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     A score commitment may be replaced while the round is open (a new version; the old
     one stays in the log); a recusal is final. Acknowledged only after COMMIT, with a
     receipt: the leaf, a signed head and the inclusion proof."""
-    envelope, body = _body(store, seat, payload, "commit")
+    envelope, body, key = _body(store, seat, payload, "commit")
     kind = "score" if body["type"] == "commitment" else "recusal"
     digest = body.get("commitment")
     if kind == "score" and not (
@@ -513,7 +517,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
             raise UserError("round_not_open")
         if found["paused"]:
             raise UserError("room_paused")
-        _check_binding(db, seat, body, found)
+        _check_binding(db, seat, body, found, key)
         previous = _one(
             db,
             "SELECT kind, version FROM commitment WHERE round_id = ? AND"
@@ -564,7 +568,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
 
 def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     """Take the opening of this seat's final commitment, once its round has closed."""
-    envelope, body = _body(store, seat, payload, "reveal")
+    envelope, body, key = _body(store, seat, payload, "reveal")
     with store.write() as db:
         duplicate = _duplicate(store, db, seat, envelope)
         if duplicate:
@@ -574,7 +578,7 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
             raise UserError("round_not_revealing")
         if found["state"] == RoundState.CLOSED:
             raise UserError("round_closed")
-        _check_binding(db, seat, body, found)
+        _check_binding(db, seat, body, found, key)
         latest = _one(
             db,
             "SELECT * FROM commitment WHERE round_id = ? AND seat_id = ?"
