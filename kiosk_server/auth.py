@@ -1,4 +1,5 @@
-"""Organiser sign-in by password, and the language switch (both open to anyone)."""
+"""What is open to anyone: organiser sign-in, the language switch, and the kiosk's CA
+certificate (public by nature) for tablets to trust."""
 
 from __future__ import annotations
 
@@ -75,3 +76,41 @@ def switch_language(code: str) -> Any:
     response = redirect(_safe_next(request.args.get("next"), default="auth.login"))
     response.set_cookie("lang", normalise_lang(code), max_age=365 * 86400, samesite="Lax")
     return response
+
+
+@bp.get("/ca")
+def ca_page() -> Any:
+    """How a tablet trusts the kiosk: the CA certificate, its fingerprint and a QR code."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from .qr import svg
+    from .tls import CA_CERT, TLS_DIR, fingerprint
+
+    path = Path(current_app.instance_path) / TLS_DIR / CA_CERT
+    if not path.exists():
+        return render_template("ca.html", fingerprint=None, qr=None), 404
+    url = request.host_url.rstrip("/") + url_for("auth.ca_certificate")
+    return render_template(
+        "ca.html", fingerprint=fingerprint(path.read_bytes()), qr=svg(url), url=url
+    )
+
+
+@bp.get("/ca.pem")
+def ca_certificate() -> Any:
+    from pathlib import Path
+
+    from flask import abort, current_app, send_file
+
+    from .tls import CA_CERT, TLS_DIR
+
+    path = Path(current_app.instance_path) / TLS_DIR / CA_CERT
+    if not path.exists():
+        abort(404)
+    return send_file(
+        path,
+        mimetype="application/x-x509-ca-cert",
+        as_attachment=True,
+        download_name="kiosk-ca.crt",
+    )

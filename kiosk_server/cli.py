@@ -58,10 +58,34 @@ def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
     return printed
 
 
-def _serve(app: Flask, host: str, port: int) -> None:
-    from .serving import serve_forever
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-    serve_forever(app, host, port)
+
+def _serve(app: Flask, host: str, port: int) -> None:
+    """HTTPS whenever `kiosk tls init` has run; plain HTTP only on this computer."""
+    from .serving import serve_forever
+    from .tls import server_files
+
+    tls = server_files(Path(app.instance_path))
+    if tls is None and host not in LOOPBACK:
+        raise click.ClickException(
+            "tablets on the LAN need HTTPS (their signing keys only work in a secure "
+            "context): run `kiosk tls init` first, or serve on 127.0.0.1 to try it here"
+        )
+    serve_forever(app, host, port, tls)
+
+
+def _base_url(app: Flask, host: str, port: int) -> str:
+    """The address printed and put in QR codes: PUBLIC_URL, else this machine's."""
+    from .tls import lan_addresses, server_files
+
+    if app.config.get("PUBLIC_URL"):
+        return str(app.config["PUBLIC_URL"]).rstrip("/")
+    scheme = "https" if server_files(Path(app.instance_path)) else "http"
+    if host in ("0.0.0.0", "::"):
+        lan = [a for a in lan_addresses() if not a.startswith("127.")]
+        host = lan[0] if lan and scheme == "https" else "127.0.0.1"
+    return f"{scheme}://{host}:{port}"
 
 
 def register(app: Flask) -> None:
@@ -148,11 +172,13 @@ def register(app: Flask) -> None:
             raise click.ClickException(
                 "no single event to serve: run `kiosk init` or set KIOSK_EVENT_ID"
             )
-        base = current_app.config.get("PUBLIC_URL") or f"http://{host}:{port}"
-        click.echo(f"组织者控制台 Organiser console:  {base.rstrip('/')}/login")
-        click.echo(f"登记二维码打印页 QR sheet:  {base.rstrip('/')}/organiser/enrolment-sheet")
-        click.echo(f"serving on http://{host}:{port}/ (Ctrl+C stops)")
-        _serve(current_app._get_current_object(), host, port)  # type: ignore[attr-defined]
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        base = _base_url(app, host, port)
+        click.echo(f"组织者控制台 Organiser console:  {base}/login")
+        click.echo(f"登记二维码打印页 QR sheet:  {base}/organiser/enrolment-sheet")
+        click.echo(f"平板信任证书 Trust the kiosk's certificate:  {base}/ca")
+        click.echo(f"serving on {host}:{port} (Ctrl+C stops)")
+        _serve(app, host, port)
 
     @app.cli.command("demo")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -187,8 +213,7 @@ def register(app: Flask) -> None:
         ev = _event(None)
         password = _new_password()
         set_organiser_password(store(), password)
-        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-        print_links(base, ev)
+        print_links(_base_url(app, host, port), ev)
         click.echo(f"\n组织者密码 Organiser password: {password}")
         sys.stdout.flush()
         if not no_serve:
@@ -215,6 +240,45 @@ def register(app: Flask) -> None:
             raise click.ClickException(f"the event's log does not re-derive: {exc}") from None
         out.write_bytes(data)
         click.echo(f"wrote {out} ({len(data)} bytes), SHA-256 {sha256_hex(data)}")
+
+    @app.cli.group("tls")
+    def tls_group() -> None:
+        """HTTPS for the room's LAN: a local certificate authority and server certificate."""
+
+    @tls_group.command("init")
+    @click.option(
+        "--host",
+        "hosts",
+        multiple=True,
+        help="Host names for the certificate (default: this machine's name).",
+    )
+    @click.option(
+        "--ip",
+        "addresses",
+        multiple=True,
+        help="LAN addresses for the certificate (default: this machine's).",
+    )
+    def tls_init_command(hosts: tuple[str, ...], addresses: tuple[str, ...]) -> None:
+        """Create the kiosk's certificate authority (once) and a server certificate for
+        its LAN addresses; kiosk serve then speaks HTTPS."""
+        import ipaddress
+        import socket
+
+        from .tls import init_tls, lan_addresses
+
+        for address in addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise click.BadParameter(f"{address!r} is not an IP address") from None
+        made = init_tls(
+            Path(current_app.instance_path),
+            list(hosts) or [socket.gethostname()],
+            list(addresses) or lan_addresses(),
+        )
+        click.echo(f"certificate for: {made['names']}")
+        click.echo(f"CA certificate: {made['ca']}")
+        click.echo(f"CA SHA-256 fingerprint (compare on each tablet): {made['fingerprint']}")
 
     @app.cli.command("rehearse")
     @click.option("--raters", default=7, show_default=True, help="Simulated rater tablets.")

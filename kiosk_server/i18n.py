@@ -49,6 +49,15 @@ CATALOG: dict[str, dict[str, str]] = {
         "console.recused": "已回避",
         "console.pending": "未提交",
         "console.print_qr": "打印登记二维码",
+        "ca.title": "信任本机证书",
+        "ca.intro": (
+            "评分平板须信任本机的证书，才能通过 HTTPS 安全连接并生成签名密钥。"
+            "每台平板只需操作一次。"
+        ),
+        "ca.download": "下载证书",
+        "ca.fingerprint": "证书 SHA-256 指纹：",
+        "ca.compare": "安装时请核对平板显示的指纹与此处以及组织者电脑上打印的完全一致。",
+        "ca.missing": "尚未生成证书。请在组织者电脑上运行 kiosk tls init。",
         "console.export": "导出证据包",
         "console.observers": "监督屏",
         "console.observer_new": "新增监督屏链接",
@@ -201,6 +210,18 @@ CATALOG: dict[str, dict[str, str]] = {
         "console.recused": "recused",
         "console.pending": "pending",
         "console.print_qr": "Print enrolment QR codes",
+        "ca.title": "Trust this kiosk's certificate",
+        "ca.intro": (
+            "Rater tablets must trust this kiosk's certificate to connect over HTTPS and "
+            "create their signing keys. Once per tablet."
+        ),
+        "ca.download": "Download the certificate",
+        "ca.fingerprint": "Certificate SHA-256 fingerprint:",
+        "ca.compare": (
+            "When installing, check the tablet shows exactly this fingerprint, the same as "
+            "printed on the organiser's computer."
+        ),
+        "ca.missing": "No certificate yet. Run kiosk tls init on the organiser's computer.",
         "console.export": "Export evidence bundle",
         "console.observers": "Observer screens",
         "console.observer_new": "New observer link",

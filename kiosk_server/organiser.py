@@ -7,9 +7,10 @@ snapshots pushed after each change.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from . import interview
@@ -25,8 +26,6 @@ bp = Blueprint("organiser", __name__, url_prefix="/organiser")
 
 def public_url(path: str) -> str:
     """An absolute URL for a QR code: the configured public address, else this request's."""
-    from flask import current_app
-
     base = current_app.config.get("PUBLIC_URL") or request.host_url
     return base.rstrip("/") + path
 
@@ -51,7 +50,14 @@ def enrolment_sheet() -> Any:
     for observer in pending["observers"]:
         observer["url"] = public_url(url_for("observer.observe", token=observer["token"]))
         observer["svg"] = svg(observer["url"])
-    return render_template("enrolment_sheet.html", pending=pending)
+    from .tls import CA_CERT, TLS_DIR, fingerprint
+
+    ca = Path(current_app.instance_path) / TLS_DIR / CA_CERT
+    trust = None
+    if ca.exists():
+        url = public_url(url_for("auth.ca_page"))
+        trust = {"url": url, "svg": svg(url), "fingerprint": fingerprint(ca.read_bytes())}
+    return render_template("enrolment_sheet.html", pending=pending, trust=trust)
 
 
 @bp.get("/export")

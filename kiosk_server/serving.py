@@ -29,9 +29,14 @@ class RequestHandler(WSGIRequestHandler):
         """Request lines are not logged: URLs carry enrolment tokens."""
 
 
-def build_server(app: Flask, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
-    """A threaded server for ``app`` (port 0 picks a free one: see ``server_port``)."""
-    return make_server(host, port, app, threaded=True, request_handler=RequestHandler)
+def build_server(
+    app: Flask, host: str = "127.0.0.1", port: int = 0, tls: tuple[str, str] | None = None
+) -> BaseWSGIServer:
+    """A threaded server for ``app`` (port 0 picks a free one: see ``server_port``), over
+    HTTPS when ``tls`` names a certificate and key."""
+    return make_server(
+        host, port, app, threaded=True, request_handler=RequestHandler, ssl_context=tls
+    )
 
 
 def start_heartbeat(app: Flask, stop: threading.Event, every: float = 10.0) -> threading.Thread:
@@ -54,17 +59,20 @@ def start_heartbeat(app: Flask, stop: threading.Event, every: float = 10.0) -> t
     return thread
 
 
-def serve_forever(app: Flask, host: str, port: int) -> None:
+def serve_forever(app: Flask, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
     stop = threading.Event()
     start_heartbeat(app, stop)
     try:
-        build_server(app, host, port).serve_forever()
+        build_server(app, host, port, tls).serve_forever()
     finally:
         stop.set()
 
 
-def serve_in_thread(app: Flask, host: str = "127.0.0.1") -> tuple[str, BaseWSGIServer]:
+def serve_in_thread(
+    app: Flask, host: str = "127.0.0.1", tls: tuple[str, str] | None = None
+) -> tuple[str, BaseWSGIServer]:
     """Serve on a free port from a daemon thread (drills and tests); returns (url, server)."""
-    server = build_server(app, host, 0)
+    server = build_server(app, host, 0, tls)
     threading.Thread(target=server.serve_forever, daemon=True, name="kiosk-server").start()
-    return f"http://{host}:{server.server_port}", server
+    scheme = "https" if tls else "http"
+    return f"{scheme}://{host}:{server.server_port}", server

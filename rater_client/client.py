@@ -98,9 +98,18 @@ class RaterClient:
     """One rater seat's device."""
 
     def __init__(
-        self, base_url: str, lang: str = "zh", credential: str | None = None, timeout: float = 10.0
+        self,
+        base_url: str,
+        lang: str = "zh",
+        credential: str | None = None,
+        timeout: float = 10.0,
+        ca: str | None = None,
     ) -> None:
+        """``ca``: the kiosk's CA certificate file, to trust its HTTPS (``kiosk tls init``)."""
         self.base_url = base_url.rstrip("/")
+        self.http = requests.Session()
+        if ca:
+            self.http.verify = ca
         self.lang = lang
         self.credential = credential
         self.timeout = timeout
@@ -117,7 +126,10 @@ class RaterClient:
         self._sending = threading.Lock()
         self._revealing = threading.Lock()  # one envelope in flight: sequence numbers stay in order
         self.sio = socketio.Client(
-            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1
+            reconnection=True,
+            reconnection_delay=0.2,
+            reconnection_delay_max=1,
+            http_session=self.http,
         )
         self.sio.on("connect", self._on_connect, namespace="/rater")
         self.sio.on("state", self._on_state, namespace="/rater")
@@ -127,11 +139,13 @@ class RaterClient:
 
     def enrol(self, token: str) -> dict[str, Any]:
         """Spend the seat's one-time token, registering this device's public key."""
-        response = requests.post(
+        response = self.http.post(
             f"{self.base_url}/api/enrol",
             json={"token": token, "public_key": self.device.public_key},
             headers={"Accept-Language": self.lang},
             timeout=self.timeout,
+            # explicit: requests lets REQUESTS_CA_BUNDLE override a session's own CA
+            verify=self.http.verify,
         )
         body = response.json()
         if not body.get("ok"):

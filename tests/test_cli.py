@@ -19,7 +19,7 @@ from kiosk_server.live import store
 from .conftest import setup_files
 from .test_live_server import free_port
 
-COMMANDS = ["init", "import", "serve", "demo", "rehearse", "export", "verify", "draw"]
+COMMANDS = ["init", "import", "serve", "demo", "rehearse", "export", "verify", "draw", "tls"]
 
 
 def kiosk(*args: str, instance: Path, timeout: float = 120) -> subprocess.CompletedProcess:
