@@ -30,6 +30,11 @@ from .storage import Store
 # single SQLite connection simple. Issue "fast under load" measures gevent against it.
 ASYNC_MODE = "threading"
 MAX_MESSAGE_BYTES = 64 * 1024
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -44,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         PUBLIC_URL=None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=False,  # set by kiosk serve when it speaks HTTPS
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
     )
     app.config.from_pyfile("config.py", silent=True)
@@ -81,6 +87,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             "t": lambda key, **kw: translate(key, lang, **kw),
             "catalog": CATALOG[lang],
         }
+
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        """No inline script, nothing from elsewhere, no framing, no referrer: enrolment and
+        observer URLs carry one-time tokens that must not leak to another page."""
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
 
     @app.get("/")
     def index() -> Any:

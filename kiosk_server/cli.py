@@ -67,6 +67,7 @@ def _serve(app: Flask, host: str, port: int) -> None:
     from .tls import server_files
 
     tls = server_files(Path(app.instance_path))
+    app.config["SESSION_COOKIE_SECURE"] = tls is not None
     if tls is None and host not in LOOPBACK:
         raise click.ClickException(
             "tablets on the LAN need HTTPS (their signing keys only work in a secure "

@@ -58,10 +58,19 @@ def open_page(browser: Browser, live: str) -> Iterator[Callable[..., Page]]:
     """Open a page in a fresh browser context with the chosen language; every context is
     closed before the server stops, so no socket outlives the test."""
     contexts: list[BrowserContext] = []
+    violations: list[str] = []
 
     def page_in(lang: str, **context: object) -> Page:
         ctx = browser.new_context(base_url=live, **context)
         contexts.append(ctx)
+        ctx.on(
+            "console",
+            lambda message: (
+                violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
         page = ctx.new_page()
         page.goto(f"/lang/{lang}?next=/login")
         return page
@@ -69,6 +78,7 @@ def open_page(browser: Browser, live: str) -> Iterator[Callable[..., Page]]:
     yield page_in
     for ctx in contexts:
         ctx.close()
+    assert violations == []  # the pages work under the strict policy
 
 
 TEXT = {

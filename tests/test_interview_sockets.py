@@ -625,3 +625,12 @@ def test_sealed_records_and_the_log_are_append_only(app: Flask, room: Room) -> N
         with pytest.raises(sqlite3.IntegrityError), store(app).write() as db:
             db.execute(sql)
     assert room.event.sheets()[0]["total"] == "95.0"
+
+
+def test_pages_carry_a_strict_content_security_policy(app: Flask, event: Event) -> None:
+    for path in ("/login", f"/enrol/{event.token('A', 1)}", f"/observe/{event.observer_token}"):
+        headers = app.test_client().get(path).headers
+        policy = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert headers["Referrer-Policy"] == "no-referrer"  # URLs hold one-time tokens
+        assert headers["X-Frame-Options"] == "DENY"
