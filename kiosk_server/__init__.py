@@ -15,6 +15,7 @@ from flask_socketio import SocketIO
 
 from seal.signing import load_private_key
 
+from . import floors
 from .i18n import CATALOG, normalise_lang, translate
 from .instance import (
     DATABASE_FILE,
@@ -39,6 +40,7 @@ CSP = (
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app for one instance folder."""
+    floors.check()  # never serve scores on a stack with known holes
     instance = Path((test_config or {}).get("INSTANCE_PATH") or default_instance_path())
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
     secret = ensure_instance(instance)

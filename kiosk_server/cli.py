@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -178,6 +179,12 @@ def register(app: Flask) -> None:
         click.echo(f"组织者控制台 Organiser console:  {base}/login")
         click.echo(f"登记二维码打印页 QR sheet:  {base}/organiser/enrolment-sheet")
         click.echo(f"平板信任证书 Trust the kiosk's certificate:  {base}/ca")
+        from .floors import sqlite_wal_race
+
+        if sqlite_wal_race():
+            click.echo(f"note: SQLite {sqlite3.sqlite_version} has the WAL-reset race; safe "
+                       "here (the server keeps one connection). While serving, export from "
+                       "the console, not with kiosk export.")
         click.echo(f"serving on {host}:{port} (Ctrl+C stops)")
         _serve(app, host, port)
 
