@@ -38,6 +38,20 @@ CSP = (
 )
 
 
+def require_origin(wsgi_app: Any) -> Any:
+    """Refuse a Socket.IO handshake that carries no Origin. Engine.IO refuses a foreign
+    Origin but lets a missing one through; browsers always send it, so its absence means
+    a forged request (cross-site WebSocket hijacking relies on ambient cookies)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith("/socket.io") and not environ.get("HTTP_ORIGIN"):
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"Origin required"]
+        return wsgi_app(environ, start_response)
+
+    return app
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app for one instance folder."""
     floors.check()  # never serve scores on a stack with known holes
@@ -73,6 +87,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         engineio_logger=False,
     )
     app.extensions["socketio"] = socketio
+    app.wsgi_app = require_origin(app.wsgi_app)  # type: ignore[method-assign]
 
     from . import auth, observer, organiser, rater
 

@@ -182,9 +182,11 @@ def register(app: Flask) -> None:
         from .floors import sqlite_wal_race
 
         if sqlite_wal_race():
-            click.echo(f"note: SQLite {sqlite3.sqlite_version} has the WAL-reset race; safe "
-                       "here (the server keeps one connection). While serving, export from "
-                       "the console, not with kiosk export.")
+            click.echo(
+                f"note: SQLite {sqlite3.sqlite_version} has the WAL-reset race; safe "
+                "here (the server keeps one connection). While serving, export from "
+                "the console, not with kiosk export."
+            )
         click.echo(f"serving on {host}:{port} (Ctrl+C stops)")
         _serve(app, host, port)
 

@@ -63,3 +63,26 @@ def test_serving_on_the_lan_without_https_is_refused(app: Flask, event: Event) -
     result = app.test_cli_runner().invoke(args=["serve", "--host", "0.0.0.0", "--port", "1"])
     assert result.exit_code != 0 and "kiosk tls init" in result.output
     assert app.test_client().get("/ca").status_code == 404
+
+
+def test_socket_handshakes_need_the_kiosks_own_origin(app: Flask, event: Event) -> None:
+    """Cross-site WebSocket hijacking: a foreign or missing Origin is refused."""
+    import websocket
+
+    from kiosk_server.serving import serve_in_thread as serve
+
+    url, server = serve(app)
+    ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    try:
+        for origin, allowed in [(url, True), ("http://evil.example", False), (None, False)]:
+            options = {"origin": origin} if origin else {"suppress_origin": True}
+            try:
+                sock = websocket.create_connection(ws_url, timeout=5, **options)
+            except websocket.WebSocketBadStatusException as refused:
+                assert not allowed and refused.status_code in (400, 403), origin
+            else:
+                assert allowed, origin
+                assert sock.recv().startswith("0{")  # the Engine.IO open packet
+                sock.close()
+    finally:
+        server.shutdown()
