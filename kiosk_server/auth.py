@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import record, record_refusal
 from .i18n import normalise_lang, translate
+from .limits import FailureLimiter
 from .live import store
 from .storage import Store
 
@@ -47,10 +48,24 @@ def _safe_next(target: str | None, default: str = "organiser.console") -> str:
     return url_for(default)
 
 
+def limiter(kind: str) -> FailureLimiter:
+    """The app's limiter for ``kind`` (``sign_in``, ``token``), made on first use."""
+    from flask import current_app
+
+    return current_app.extensions.setdefault(f"kiosk.limit.{kind}", FailureLimiter())
+
+
+def client_key() -> str:
+    return request.remote_addr or "unknown"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     lang = normalise_lang(request.cookies.get("lang"))
     error = None
+    if request.method == "POST" and limiter("sign_in").blocked(client_key()):
+        record_refusal(store(), "anonymous", "sign_in", "too_many_attempts")
+        return render_template("login.html", error=translate("error.too_many_attempts", lang)), 429
     if request.method == "POST":
         stored = store().setting(PASSWORD_SETTING)
         password = request.form.get("password", "")
@@ -60,6 +75,7 @@ def login() -> Any:
             with store().write() as db:
                 record(db, "organiser", "signed_in", "accepted")
             return redirect(_safe_next(request.args.get("next")))
+        limiter("sign_in").failed(client_key())
         record_refusal(store(), "anonymous", "sign_in", "bad_password")
         error = translate("error.bad_password", lang)
     return render_template("login.html", error=error), (401 if error else 200)

@@ -15,6 +15,7 @@ from seal.signing import canonical
 
 from . import interview
 from .audit import record_refusal
+from .auth import client_key, limiter
 from .enrolment import authenticate_observer, enrol_observer, observer_for_token
 from .errors import UserError
 from .evidence import consistency, latest_head
@@ -37,9 +38,16 @@ def observe(token: str) -> Any:
 
 @bp.post("/observe/<token>")
 def observe_submit(token: str) -> Any:
+    if limiter("token").blocked(client_key()):
+        record_refusal(store(), "anonymous", "enrol_observer", "too_many_attempts")
+        message = UserError("too_many_attempts").payload(
+            normalise_lang(request.cookies.get("lang"))
+        )["error"]["message"]
+        return render_template("observe.html", observer=None, token=token, error=message), 429
     try:
         credential, _found = enrol_observer(store(), token)
     except UserError as err:
+        limiter("token").failed(client_key())
         record_refusal(store(), "anonymous", "enrol_observer", err.code)
         message = err.payload(normalise_lang(request.cookies.get("lang")))["error"]["message"]
         return render_template("observe.html", observer=None, token=token, error=message), 409

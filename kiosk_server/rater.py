@@ -17,6 +17,7 @@ from seal.signing import public_key_text
 
 from . import interview
 from .audit import record_refusal
+from .auth import client_key, limiter
 from .enrolment import authenticate_seat, enrol_seat, seat_for_token
 from .errors import UserError
 from .evidence import receipt_now
@@ -63,9 +64,14 @@ def enrol_api() -> Any:
     token = data.get("token") if isinstance(data, dict) else None
     public_key = data.get("public_key") if isinstance(data, dict) else None
     lang = normalise_lang(request.cookies.get("lang") or request.headers.get("Accept-Language"))
+    if limiter("token").blocked(client_key()):
+        record_refusal(store(), "anonymous", "enrol_seat", "too_many_attempts")
+        return UserError("too_many_attempts").payload(lang), 429
     try:
         credential, seat = enrol_seat(store(), token, public_key)
     except UserError as err:
+        if err.code == "token_unknown":
+            limiter("token").failed(client_key())
         record_refusal(store(), "anonymous", "enrol_seat", err.code)
         return err.payload(lang), 409
     publish()

@@ -634,3 +634,23 @@ def test_pages_carry_a_strict_content_security_policy(app: Flask, event: Event) 
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy
         assert headers["Referrer-Policy"] == "no-referrer"  # URLs hold one-time tokens
         assert headers["X-Frame-Options"] == "DENY"
+
+
+def test_guessing_passwords_and_tokens_is_slowed_down(app: Flask, event: Event) -> None:
+    client = app.test_client()
+    for _ in range(10):
+        assert client.post("/login", data={"password": "guess"}).status_code == 401
+    blocked = client.post("/login", data={"password": PASSWORD})  # even the right one now
+    assert blocked.status_code == 429 and "失败次数过多" in blocked.get_data(as_text=True)
+    key = Device().public_key
+    for n in range(10):
+        answer = client.post(
+            "/api/enrol", json={"token": f"guess-token-{n:04d}", "public_key": key}
+        )
+        assert answer.json["error"]["code"] == "token_unknown"
+    held = client.post("/api/enrol", json={"token": event.token("A", 1), "public_key": key})
+    assert held.status_code == 429 and held.json["error"]["code"] == "too_many_attempts"
+    other = app.test_client()  # another address is not held up
+    answer = other.post("/login", data={"password": PASSWORD},
+                        environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert answer.status_code == 302
