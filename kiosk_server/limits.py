@@ -35,3 +35,30 @@ class FailureLimiter:
     def failed(self, key: str) -> None:
         with self._lock:
             self._recent(key, time.monotonic()).append(time.monotonic())
+
+
+class TokenBucket:
+    """Events per key: ``rate`` a second on average, bursts up to ``burst``. Socket events
+    are not covered by HTTP rate limits, so each connection and each seat gets one: a
+    tablet flooding the server is refused without slowing the other tablets."""
+
+    def __init__(self, rate: float = 20.0, burst: float = 60.0) -> None:
+        self.rate, self.burst = rate, burst
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> bool:
+        """Spend one token for ``key``; False when none is left."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, then = self._state.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            if tokens < 1:
+                self._state[key] = (tokens, now)
+                return False
+            self._state[key] = (tokens - 1, now)
+            return True
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._state.pop(key, None)

@@ -20,6 +20,7 @@ from . import interview
 from .audit import record_refusal
 from .errors import UserError, internal_error_payload
 from .i18n import normalise_lang
+from .limits import TokenBucket
 from .storage import Store
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class Audience(Namespace):
         super().__init__(namespace)
         self._lock = threading.Lock()
         self._who: dict[str, tuple[Any, str]] = {}
+        self.bucket = TokenBucket()
 
     def remember(self, identity: Any, lang: str) -> None:
         with self._lock:
@@ -138,6 +140,7 @@ class Audience(Namespace):
     def forget(self) -> Any:
         with self._lock:
             found = self._who.pop(request.sid, None)  # type: ignore[attr-defined]
+        self.bucket.forget(request.sid)  # type: ignore[attr-defined]
         return None if found is None else found[0]
 
     def identity(self) -> Any:
@@ -169,6 +172,8 @@ def guarded(action: str) -> Callable:
         @functools.wraps(handler)
         def wrapper(self: Audience, *args: Any) -> Any:
             try:
+                if not self.bucket.take(request.sid):  # type: ignore[attr-defined]
+                    raise UserError("rate_limited")
                 return handler(self, *args)
             except UserError as err:
                 try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -651,6 +652,20 @@ def test_guessing_passwords_and_tokens_is_slowed_down(app: Flask, event: Event) 
     held = client.post("/api/enrol", json={"token": event.token("A", 1), "public_key": key})
     assert held.status_code == 429 and held.json["error"]["code"] == "too_many_attempts"
     other = app.test_client()  # another address is not held up
-    answer = other.post("/login", data={"password": PASSWORD},
-                        environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    answer = other.post(
+        "/login", data={"password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    )
     assert answer.status_code == 302
+
+
+def test_a_flooding_tablet_is_refused_and_the_others_are_not(room: Room) -> None:
+    flood, calm = room.enrol("A", 1), room.enrol("A", 2)
+    bucket = socketio(room.app).server.namespace_handlers["/rater"].bucket
+    started = time.monotonic()
+    answers = [flood.client.emit("sync", {}, namespace="/rater", callback=True) for _ in range(150)]
+    refilled = (time.monotonic() - started) * bucket.rate
+    accepted = sum(a["ok"] for a in answers)
+    assert accepted <= bucket.burst + refilled + 1  # never more than the bucket allows
+    assert any(not a["ok"] and a["error"]["code"] == "rate_limited" for a in answers)
+    assert calm.client.emit("sync", {}, namespace="/rater", callback=True)["ok"]
+    assert flood.client.is_connected("/rater")
