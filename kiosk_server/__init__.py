@@ -7,6 +7,7 @@ registers the audiences (organiser, rater, observer) and the CLI.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,39 @@ CSP = (
 )
 
 
-def require_origin(wsgi_app: Any) -> Any:
-    """Refuse a Socket.IO handshake that carries no Origin. Engine.IO refuses a foreign
-    Origin but lets a missing one through; browsers always send it, so its absence means
-    a forged request (cross-site WebSocket hijacking relies on ambient cookies)."""
+DEFAULT_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+)
+
+
+def guard(wsgi_app: Any, networks: Any) -> Any:
+    """In front of everything, pages and Socket.IO alike:
+
+    - LAN only: a client whose address is outside the allowed networks (private ranges by
+      default; ``KIOSK_ALLOWED_NETWORKS`` narrows them) is refused before any code runs;
+    - a Socket.IO handshake without an Origin is refused. Engine.IO refuses a foreign
+      Origin but lets a missing one through; browsers always send it on a WebSocket, so
+      its absence means a forged request (cross-site WebSocket hijacking).
+    """
+    allowed = [ipaddress.ip_network(n) for n in networks]
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO", "").startswith("/socket.io") and not environ.get("HTTP_ORIGIN"):
+        try:
+            address = ipaddress.ip_address(environ.get("REMOTE_ADDR", ""))
+        except ValueError:
+            address = None
+        if address is None or not any(address in net for net in allowed):
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"This kiosk serves its own LAN only"]
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/socket.io") and not environ.get("HTTP_ORIGIN"):
             start_response("403 Forbidden", [("Content-Type", "text/plain")])
             return [b"Origin required"]
         return wsgi_app(environ, start_response)
@@ -63,6 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE=str(instance / DATABASE_FILE),
         EVENT_ID=None,
         PUBLIC_URL=None,
+        ALLOWED_NETWORKS=DEFAULT_NETWORKS,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # set by kiosk serve when it speaks HTTPS
@@ -87,7 +115,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         engineio_logger=False,
     )
     app.extensions["socketio"] = socketio
-    app.wsgi_app = require_origin(app.wsgi_app)  # type: ignore[method-assign]
+    networks = app.config["ALLOWED_NETWORKS"]
+    if isinstance(networks, str):
+        networks = [n.strip() for n in networks.split(",") if n.strip()]
+    app.wsgi_app = guard(app.wsgi_app, networks)  # type: ignore[method-assign]
 
     from . import auth, observer, organiser, rater
 

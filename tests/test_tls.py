@@ -86,3 +86,22 @@ def test_socket_handshakes_need_the_kiosks_own_origin(app: Flask, event: Event) 
                 sock.close()
     finally:
         server.shutdown()
+
+
+def test_clients_outside_the_allowed_networks_are_refused(tmp_path: Path) -> None:
+    from kiosk_server import create_app
+    from kiosk_server.live import store
+
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "ALLOWED_NETWORKS": "192.168.0.0/16"})
+    client = app.test_client()
+    assert client.get("/login", environ_base={"REMOTE_ADDR": "192.168.3.4"}).status_code == 200
+    for outside in ("8.8.8.8", "10.1.2.3", "127.0.0.1", "not-an-address"):
+        answer = client.get("/login", environ_base={"REMOTE_ADDR": outside})
+        assert answer.status_code == 403, outside
+    default = create_app({"INSTANCE_PATH": str(tmp_path / "d")})
+    assert (
+        default.test_client().get("/login", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code
+        == 403
+    )
+    store(app).close()
+    store(default).close()
