@@ -134,6 +134,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             "lang": lang,
             "t": lambda key, **kw: translate(key, lang, **kw),
             "catalog": CATALOG[lang],
+            "csrf_token": auth.csrf_token,
         }
 
     @app.after_request

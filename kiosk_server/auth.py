@@ -4,6 +4,8 @@ certificate (public by nature) for tablets to trust."""
 from __future__ import annotations
 
 import functools
+import hmac
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +50,29 @@ def _safe_next(target: str | None, default: str = "organiser.console") -> str:
     return url_for(default)
 
 
+def csrf_token() -> str:
+    """This session's anti-forgery token, for every form that changes something."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return str(session["csrf"])
+
+
+@bp.before_app_request
+def check_csrf() -> Any:
+    """A cookie-authenticated form post must carry the session's token (sign-in included:
+    a forged sign-in could tie the organiser's browser to an attacker's session)."""
+    if request.method == "POST" and request.endpoint in CSRF_ENDPOINTS:
+        sent = request.form.get("csrf", "")
+        if not (sent and hmac.compare_digest(sent, str(session.get("csrf", "")))):
+            record_refusal(store(), "anonymous", "csrf", "csrf")
+            lang = normalise_lang(request.cookies.get("lang"))
+            return render_template("login.html", error=translate("error.csrf", lang)), 400
+    return None
+
+
+CSRF_ENDPOINTS = {"auth.login", "auth.logout"}
+
+
 def limiter(kind: str) -> FailureLimiter:
     """The app's limiter for ``kind`` (``sign_in``, ``token``), made on first use."""
     from flask import current_app
@@ -70,7 +95,7 @@ def login() -> Any:
         stored = store().setting(PASSWORD_SETTING)
         password = request.form.get("password", "")
         if stored and 0 < len(password) <= 200 and check_password_hash(stored, password):
-            session.clear()  # a fresh session on every sign-in
+            session.clear()  # a fresh session (and anti-forgery token) on every sign-in
             session["organiser"] = True
             with store().write() as db:
                 record(db, "organiser", "signed_in", "accepted")

@@ -80,9 +80,11 @@ class OrganiserClient(_Watcher):
 
     def login(self, password: str) -> None:
         self.http = requests.Session()
+        page = self.http.get(f"{self.base_url}/login", timeout=self.timeout).text
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
         response = self.http.post(
             f"{self.base_url}/login",
-            data={"password": password},
+            data={"password": password, "csrf": found.group(1) if found else ""},
             allow_redirects=False,
             timeout=self.timeout,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,12 @@ def event(app: Flask) -> Event:
 
 def sheet(analysis: str = "37.5", expression: str = "28.5", bearing: str = "29") -> dict:
     return {"analysis": analysis, "expression": expression, "bearing": bearing}
+
+
+def sign_in(client: Any, password: str = PASSWORD, **kwargs: Any) -> Any:
+    """Post the sign-in form as a browser would: with the page's anti-forgery token."""
+    page = client.get("/login", **kwargs).get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    return client.post(
+        "/login", data={"password": password, "csrf": token.group(1) if token else ""}, **kwargs
+    )

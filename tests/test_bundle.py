@@ -23,7 +23,7 @@ from seal.bundle import jsonl, manifest, pack, read_jsonl, unpack
 from seal.signing import canonical, sign
 from seal.verify import replay, verify_bundle
 
-from .conftest import PASSWORD, Event, sheet
+from .conftest import Event, sheet, sign_in
 from .test_interview_sockets import Room
 
 
@@ -281,7 +281,7 @@ def test_the_console_exports_a_bundle_that_verifies(app: Flask, event: Event) ->
     anonymous = app.test_client().get("/organiser/export")
     assert anonymous.status_code == 302
     organiser = app.test_client()
-    assert organiser.post("/login", data={"password": PASSWORD}).status_code == 302
+    assert sign_in(organiser).status_code == 302
     response = organiser.get("/organiser/export")
     assert response.status_code == 200 and response.mimetype == "application/zip"
     assert "attachment" in response.headers["Content-Disposition"]

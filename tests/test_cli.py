@@ -141,7 +141,11 @@ def test_demo_prints_urls_that_all_answer_200(demo) -> None:
         except requests.ConnectionError:
             assert time.monotonic() < deadline
             time.sleep(0.2)
-    login = organiser.post(f"http://127.0.0.1:{port}/login", data={"password": password})
+    page = organiser.get(f"http://127.0.0.1:{port}/login").text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    login = organiser.post(
+        f"http://127.0.0.1:{port}/login", data={"password": password, "csrf": token}
+    )
     assert login.status_code == 200 and login.url.endswith("/organiser/")
     for url in urls:
         response = organiser.get(url, timeout=5)

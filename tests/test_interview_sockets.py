@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from rater_client.client import Device, sealed_sheet
 from seal.record import receipt_holds
 from seal.signing import b64u, load_public_key, sign, verify
 
-from .conftest import PASSWORD, Event, sheet
+from .conftest import PASSWORD, Event, sheet, sign_in
 
 # Distinctive values: quoted, none of these may appear anywhere before the round closes.
 SECRET_ITEMS = {"analysis": "37.5", "expression": "27.5", "bearing": "23"}
@@ -99,7 +100,7 @@ class Room:
     def __init__(self, app: Flask, event: Event) -> None:
         self.app, self.event = app, event
         self.http = app.test_client()
-        response = self.http.post("/login", data={"password": PASSWORD})
+        response = sign_in(self.http)
         assert response.status_code == 302
         self.organiser = self._client("/organiser", flask_test_client=self.http)
         self.tablets: dict[tuple[str, int], Tablet] = {}
@@ -196,7 +197,7 @@ def test_pages_need_their_audience(app: Flask, event: Event) -> None:
 
 
 def test_wrong_password_is_refused_and_recorded(app: Flask, event: Event) -> None:
-    response = app.test_client().post("/login", data={"password": "guess"})
+    response = sign_in(app.test_client(), "guess")
     assert response.status_code == 401
     assert "密码不正确" in response.get_data(as_text=True)
     assert event.audit("sign_in")[-1]["disposition"] == "refused"
@@ -640,8 +641,8 @@ def test_pages_carry_a_strict_content_security_policy(app: Flask, event: Event) 
 def test_guessing_passwords_and_tokens_is_slowed_down(app: Flask, event: Event) -> None:
     client = app.test_client()
     for _ in range(10):
-        assert client.post("/login", data={"password": "guess"}).status_code == 401
-    blocked = client.post("/login", data={"password": PASSWORD})  # even the right one now
+        assert sign_in(client, "guess").status_code == 401
+    blocked = sign_in(client)  # even the right one now
     assert blocked.status_code == 429 and "失败次数过多" in blocked.get_data(as_text=True)
     key = Device().public_key
     for n in range(10):
@@ -652,9 +653,7 @@ def test_guessing_passwords_and_tokens_is_slowed_down(app: Flask, event: Event) 
     held = client.post("/api/enrol", json={"token": event.token("A", 1), "public_key": key})
     assert held.status_code == 429 and held.json["error"]["code"] == "too_many_attempts"
     other = app.test_client()  # another address is not held up
-    answer = other.post(
-        "/login", data={"password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
-    )
+    answer = sign_in(other, environ_base={"REMOTE_ADDR": "10.0.0.9"})
     assert answer.status_code == 302
 
 
@@ -669,3 +668,16 @@ def test_a_flooding_tablet_is_refused_and_the_others_are_not(room: Room) -> None
     assert any(not a["ok"] and a["error"]["code"] == "rate_limited" for a in answers)
     assert calm.client.emit("sync", {}, namespace="/rater", callback=True)["ok"]
     assert flood.client.is_connected("/rater")
+
+
+def test_forms_need_the_anti_forgery_token(app: Flask, event: Event) -> None:
+    client = app.test_client()
+    forged = client.post("/login", data={"password": PASSWORD})
+    assert forged.status_code == 400 and "页面已过期" in forged.get_data(as_text=True)
+    assert sign_in(client).status_code == 302
+    assert client.post("/logout").status_code == 400  # no token: still signed in
+    assert client.get("/organiser/").status_code == 200
+    page = client.get("/organiser/").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert client.post("/logout", data={"csrf": token}).status_code == 302
+    assert client.get("/organiser/").status_code == 302

@@ -53,7 +53,12 @@ def test_envelope_round_trip_and_any_change_breaks_it() -> None:
     assert verify(public, envelope)["round"] == 7
     for broken in (
         {**envelope, "body": {**envelope["body"], "round": 8}},
-        {**envelope, "signature": envelope["signature"][:-2] + "AA"},
+        {
+            **envelope,
+            "signature": b64u(
+                bytes([unb64u(envelope["signature"])[0] ^ 1]) + unb64u(envelope["signature"])[1:]
+            ),
+        },
         {**envelope, "extra": 1},
         {"body": envelope["body"]},
         "junk",
