@@ -281,6 +281,15 @@ def _latest(db: sqlite_utils.Database, round_id: int) -> list[dict[str, Any]]:
     )
 
 
+def _seat_latest(db: sqlite_utils.Database, round_id: int, seat_id: int) -> dict[str, Any] | None:
+    """The seat's latest commitment (or recusal) in the round, if any."""
+    return _one(
+        db,
+        "SELECT * FROM commitment WHERE round_id = ? AND seat_id = ? ORDER BY version DESC LIMIT 1",
+        [round_id, seat_id],
+    )
+
+
 def _opened(db: sqlite_utils.Database, round_id: int) -> set[int]:
     """Ids of the round's commitments that have been opened."""
     return {
@@ -518,12 +527,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         if found["paused"]:
             raise UserError("room_paused")
         _check_binding(db, seat, body, found, key)
-        previous = _one(
-            db,
-            "SELECT kind, version FROM commitment WHERE round_id = ? AND"
-            " seat_id = ? ORDER BY version DESC LIMIT 1",
-            [found["id"], seat.id],
-        )
+        previous = _seat_latest(db, found["id"], seat.id)
         if previous and previous["kind"] == "recusal":
             raise UserError("already_submitted")
         version = previous["version"] + 1 if previous else 1
@@ -579,12 +583,7 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         if found["state"] == RoundState.CLOSED:
             raise UserError("round_closed")
         _check_binding(db, seat, body, found, key)
-        latest = _one(
-            db,
-            "SELECT * FROM commitment WHERE round_id = ? AND seat_id = ?"
-            " ORDER BY version DESC LIMIT 1",
-            [found["id"], seat.id],
-        )
+        latest = _seat_latest(db, found["id"], seat.id)
         if latest is None or latest["kind"] != "score":
             raise UserError("nothing_to_open")
         if _one(db, "SELECT 1 AS x FROM opening WHERE commitment_id = ?", [latest["id"]]):
@@ -877,12 +876,7 @@ def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
                 )
                 is not None
             )
-            mine = _one(
-                db,
-                "SELECT kind, version FROM commitment WHERE round_id = ? AND"
-                " seat_id = ? ORDER BY version DESC LIMIT 1",
-                [current["id"], seat.id],
-            )
+            mine = _seat_latest(db, current["id"], seat.id)
             statement = {
                 "type": "round_state",
                 "event": seat.event_id,

@@ -176,23 +176,18 @@ CREATE TABLE IF NOT EXISTS audit (
     disposition TEXT NOT NULL CHECK (disposition IN ('accepted', 'refused')),
     detail TEXT NOT NULL DEFAULT '{}'
 );
-CREATE TRIGGER IF NOT EXISTS commitment_no_update BEFORE UPDATE ON commitment
-BEGIN SELECT RAISE(ABORT, 'commitment is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS commitment_no_delete BEFORE DELETE ON commitment
-BEGIN SELECT RAISE(ABORT, 'commitment is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS opening_no_update BEFORE UPDATE ON opening
-BEGIN SELECT RAISE(ABORT, 'opening is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS opening_no_delete BEFORE DELETE ON opening
-BEGIN SELECT RAISE(ABORT, 'opening is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS log_leaf_no_update BEFORE UPDATE ON log_leaf
-BEGIN SELECT RAISE(ABORT, 'log_leaf is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS log_leaf_no_delete BEFORE DELETE ON log_leaf
-BEGIN SELECT RAISE(ABORT, 'log_leaf is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS tree_head_no_update BEFORE UPDATE ON tree_head
-BEGIN SELECT RAISE(ABORT, 'tree_head is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS tree_head_no_delete BEFORE DELETE ON tree_head
-BEGIN SELECT RAISE(ABORT, 'tree_head is append-only'); END;
 """
+
+
+# Sealed records and the log are facts: no UPDATE, no DELETE, ever (a correction is a new
+# record). The database itself refuses, whatever code runs against it.
+APPEND_ONLY = ("commitment", "opening", "log_leaf", "tree_head")
+SCHEMA += "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table}\n"
+    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;\n"
+    for table in APPEND_ONLY
+    for verb in ("update", "delete")
+)
 
 
 def utcnow() -> str:
