@@ -254,6 +254,33 @@ def finalise_round(
         _finish(store, db, found, actor, reason=text)
 
 
+def mark_absent(store: Store, event_id: int, round_id: object, reason: object, actor: str) -> None:
+    """A called candidate who does not come in (缺考): the round closes unscored, with the
+    reason (default 缺考) logged and shown; the draw number is not called again."""
+    with store.write() as db:
+        found = _round(db, event_id, round_id)
+        if found["state"] != RoundState.CALLED:
+            raise UserError("round_not_called")
+        text = _reason(reason, required=False) or "缺考"
+        db.execute(
+            "UPDATE round SET state = 'closed', closed_at = ?, close_reason = ? WHERE id = ?",
+            [utcnow(), text, found["id"]],
+        )
+        record(
+            db,
+            actor,
+            "candidate_absent",
+            "accepted",
+            event=event_id,
+            room=found["room_id"],
+            round=found["id"],
+            draw_number=found["draw_number"],
+            reason=text,
+            rubric=rubric_of(db, event_id),
+        )
+        _finish(store, db, {**found, "state": RoundState.CLOSED, "close_reason": text}, actor)
+
+
 def set_paused(store: Store, event_id: int, room_id: object, paused: bool, actor: str) -> None:
     """Pause or resume a room: while paused nobody calls, opens or submits."""
     with store.write() as db:

@@ -140,6 +140,15 @@ class Live(Audience):
         publish()
         return {"ok": True}
 
+    @guarded("candidate_absent")
+    def on_absent(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        interview.mark_absent(
+            store(), self.identity(), data.get("round_id"), data.get("reason"), self.actor()
+        )
+        publish()
+        return {"ok": True}
+
     @guarded("finalise_round")
     def on_finalise(self, *args: Any) -> dict[str, Any]:
         data = _single(args)

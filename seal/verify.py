@@ -132,6 +132,21 @@ class Replay:
             data["round"], data["room"], data["draw_number"], list(data["seated"]), data["rubric"]
         )
 
+    def on_candidate_absent(self, index: int, entry: dict, data: dict) -> None:
+        """A called candidate who never came in: a round with nobody seated, closed."""
+        if data["round"] in self.rounds:
+            self.fail(index, f"round {data['round']} is marked absent after it was opened")
+            return
+        self.rounds[data["round"]] = Round(
+            data["round"],
+            data["room"],
+            data["draw_number"],
+            [],
+            data["rubric"],
+            "revealing",
+            data["reason"],
+        )
+
     def _envelope(self, index: int, entry: dict, types: tuple[str, ...]) -> dict | None:
         """The envelope's body, if it is signed by its seat's key and bound to its round."""
         envelope = entry["data"]["envelope"]

@@ -342,7 +342,10 @@ def test_a_tablet_away_at_the_close_reveals_from_indexeddb_when_it_returns(
         expect(board.locator("#head-text")).to_contain_text("日志")
         qr = board.locator("#head-qr")
         expect(qr).to_have_attribute("src", re.compile(r"/observer/head\.svg\?size=\d+"))
-        board.wait_for_function("document.getElementById('head-qr').naturalWidth > 0")
+        deadline = time.monotonic() + 5  # polled from here: the CSP forbids page-side eval
+        while qr.evaluate("img => img.naturalWidth") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert qr.evaluate("img => img.naturalWidth") > 0  # the signed-head QR loaded
         assert not any(r.alarms for r in others)
     finally:
         for client in (*others, organiser):
@@ -414,6 +417,12 @@ def test_the_console_closes_early_with_a_reason_pauses_and_reissues(
         while not raters[2].revoked and time.monotonic() < deadline:
             time.sleep(0.05)
         assert raters[2].revoked
+        room_b.get_by_role("button", name="呼叫下一位").click()  # draw number 5 …
+        expect(room_b.locator('[data-field="number"]')).to_have_text("5")
+        console.once("dialog", lambda dialog: dialog.accept())
+        room_b.get_by_role("button", name="缺考").click()  # … does not come in
+        expect(room_b.locator(".rule")).to_have_text("本轮无有效评分")
+        expect(room_b.locator(".result")).to_contain_text("提前结束：缺考")
     finally:
         for rater in raters:
             rater.close()

@@ -53,6 +53,8 @@ def run_session(app: Flask, event: Event) -> None:
     for n in (1, 2):
         assert room.tablets[("B", n)].reveal(third)["ok"]
     room.ok("finalise", round_id=third, reason="评委3 平板故障")
+    absent = room.ok("call", room_id=event.rooms["A"])["round_id"]
+    room.ok("absent", round_id=absent)
 
 
 @pytest.fixture
@@ -70,7 +72,8 @@ def test_an_exported_bundle_verifies_and_holds_the_results(bundle: bytes) -> Non
     assert verify_bundle(bundle, final_head(bundle)) == []
     files = unpack(bundle)
     results = json.loads(files["results.json"])["rounds"]
-    assert [r["result"]["mean"] for r in results] == ["76.00", "77.50", "94.00"]
+    assert [r["result"]["mean"] for r in results] == ["76.00", "77.50", "94.00", None]
+    assert results[3]["result"]["close_reason"] == "缺考" and results[3]["draw_number"] == 3
     assert [e["status"] for e in results[0]["result"]["entries"]] == [
         "scored",
         "recused",

@@ -681,3 +681,19 @@ def test_forms_need_the_anti_forgery_token(app: Flask, event: Event) -> None:
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     assert client.post("/logout", data={"csrf": token}).status_code == 302
     assert client.get("/organiser/").status_code == 302
+
+
+def test_a_called_candidate_who_does_not_come_in_is_marked_absent(room: Room) -> None:
+    tablet = room.enrol("A", 1)
+    round_id = room.ok("call", room_id=room.event.rooms["A"])["round_id"]
+    room.ok("absent", round_id=round_id)
+    board = room.board_room("A")
+    current = board["round"]
+    assert current["state"] == "closed" and current["result"]["mean"] is None
+    assert current["result"]["close_reason"] == "缺考"
+    assert board["finished"][0]["draw_number"] == 1
+    assert room.event.audit("candidate_absent")[0]["disposition"] == "accepted"
+    assert tablet.view()["round"]["state"] == "closed"
+    second = room.ok("call", room_id=room.event.rooms["A"])["round_id"]  # on to the next
+    room.ok("open", round_id=second)
+    assert room.act("absent", round_id=second)["error"]["code"] == "round_not_called"

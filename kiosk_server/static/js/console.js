@@ -40,6 +40,11 @@ document.addEventListener("DOMContentLoaded", () => {
           break;
         }
         case "open": await act("open", { round_id: round.id }, node); break;
+        case "absent": {
+          if (!window.confirm(t("console.absent_confirm", { n: round.draw_number }))) break;
+          await act("absent", { round_id: round.id }, node);
+          break;
+        }
         case "close": {
           const pending = room.seats.some((s) => s.status === "pending");
           if (pending) {
@@ -104,6 +109,7 @@ document.addEventListener("DOMContentLoaded", () => {
       node.querySelector('[data-act="call"]').disabled = room.paused || active || room.waiting.length === 0;
       node.querySelector('[data-act="call-number"]').disabled = room.paused || active || room.waiting.length === 0;
       node.querySelector('[data-act="open"]').disabled = room.paused || !round || round.state !== "called";
+      node.querySelector('[data-act="absent"]').disabled = !round || round.state !== "called";
       node.querySelector('[data-act="close"]').disabled = !round || round.state !== "open";
       node.querySelector('[data-act="finalise"]').hidden = !round || round.state !== "revealing";
       node.querySelector('[data-act="pause"]').textContent = room.paused ? t("console.resume") : t("console.pause");
