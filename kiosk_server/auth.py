@@ -142,16 +142,15 @@ def ca_page() -> Any:
 def ca_certificate() -> Any:
     from pathlib import Path
 
-    from flask import abort, current_app, send_file
+    from flask import Response, abort, current_app
 
     from .tls import CA_CERT, TLS_DIR
 
     path = Path(current_app.instance_path) / TLS_DIR / CA_CERT
     if not path.exists():
         abort(404)
-    return send_file(
-        path,
+    return Response(
+        path.read_bytes(),
         mimetype="application/x-x509-ca-cert",
-        as_attachment=True,
-        download_name="kiosk-ca.crt",
+        headers={"Content-Disposition": 'attachment; filename="kiosk-ca.crt"'},
     )

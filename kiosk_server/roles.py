@@ -1,0 +1,67 @@
+"""Who may do what: every HTTP route and Socket.IO event against every role, in one table.
+
+This table is the source of truth for docs/threat-model.md (``render`` writes the table
+printed there) and for tests/test_roles.py, which tries every cell over the real
+transports: a cell marked allowed must be served, every other cell must be refused.
+A route or event missing here fails that test.
+"""
+
+from __future__ import annotations
+
+ROLES = ("anonymous", "organiser", "rater", "observer")
+ANYONE = frozenset(ROLES)
+ORGANISER = frozenset({"organiser"})
+RATER = frozenset({"rater"})
+OBSERVER = frozenset({"observer"})
+ENROLLED = frozenset({"organiser", "rater", "observer"})
+
+# (method, rule) -> roles served. Token-bearing pages are open to anyone holding the token:
+# the token is the authority there, not a session.
+HTTP: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/"): ANYONE,
+    ("GET", "/login"): ANYONE,
+    ("POST", "/login"): ANYONE,
+    ("POST", "/logout"): ORGANISER,
+    ("GET", "/lang/<code>"): ANYONE,
+    ("GET", "/ca"): ANYONE,
+    ("GET", "/ca.pem"): ANYONE,
+    ("GET", "/static/<path:filename>"): ANYONE,
+    ("GET", "/tablet-static/<path:filename>"): ANYONE,
+    ("GET", "/enrol/<token>"): ANYONE,
+    ("POST", "/api/enrol"): ANYONE,
+    ("GET", "/observe/<token>"): ANYONE,
+    ("POST", "/observe/<token>"): ANYONE,
+    ("GET", "/organiser/"): ORGANISER,
+    ("GET", "/organiser/enrolment-sheet"): ORGANISER,
+    ("GET", "/organiser/export"): ORGANISER,
+    ("GET", "/tablet"): RATER,
+    ("GET", "/observer"): OBSERVER,
+    ("GET", "/observer/head.svg"): ENROLLED,
+    ("GET", "/api/log/head"): ENROLLED,
+    ("GET", "/api/log/consistency"): ENROLLED,
+}
+
+# (namespace, event) -> roles served; "connect" is the handshake itself.
+SOCKET: dict[tuple[str, str], frozenset[str]] = {
+    ("/organiser", "connect"): ORGANISER,
+    **{
+        ("/organiser", e): ORGANISER
+        for e in ("call", "open", "close", "absent", "finalise", "pause", "reissue", "new_observer")
+    },
+    ("/rater", "connect"): RATER,
+    **{("/rater", e): RATER for e in ("sync", "commit", "reveal", "receipt")},
+    ("/observer", "connect"): OBSERVER,
+}
+
+
+def render() -> str:
+    """The matrix as the Markdown table docs/threat-model.md prints."""
+    head = "| route or event | " + " | ".join(ROLES) + " |"
+    lines = [head, "|" + "---|" * (len(ROLES) + 1)]
+    for (method, rule), allowed in HTTP.items():
+        marks = " | ".join("✓" if role in allowed else "—" for role in ROLES)
+        lines.append(f"| `{method} {rule}` | {marks} |")
+    for (namespace, event), allowed in SOCKET.items():
+        marks = " | ".join("✓" if role in allowed else "—" for role in ROLES)
+        lines.append(f"| socket `{namespace}` `{event}` | {marks} |")
+    return "\n".join(lines)

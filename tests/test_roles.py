@@ -1,0 +1,134 @@
+"""The whole role × action matrix, over both transports, from kiosk_server.roles."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from kiosk_server import roles
+from kiosk_server.enrolment import issue_observer
+from kiosk_server.evidence import heartbeat
+from kiosk_server.live import socketio, store, token_key
+from kiosk_server.tls import init_tls
+from rater_client.client import Device
+
+from .conftest import Event, sign_in
+
+ROOT = Path(__file__).parent.parent
+
+
+class Actors:
+    """A signed-in client per role, and fresh tokens so every role can try every link."""
+
+    def __init__(self, app: Flask, event: Event) -> None:
+        self.app, self.event = app, event
+        init_tls(Path(app.instance_path), ["kiosk.local"], ["127.0.0.1"])
+        self.clients: dict[str, FlaskClient] = {role: app.test_client() for role in roles.ROLES}
+        assert sign_in(self.clients["organiser"]).status_code == 302
+        enrolled = self.clients["rater"].post(
+            "/api/enrol", json={"token": event.token("A", 1), "public_key": Device().public_key}
+        )
+        self.rater_credential = enrolled.json["credential"]
+        assert self.clients["observer"].post(f"/observe/{event.observer_token}").status_code == 302
+        self.seat_tokens = iter([event.token("A", n) for n in range(2, 6)])
+        with app.app_context():
+            heartbeat(store(), event.id)  # a signed head exists, so its QR can be served
+            self.observer_tokens = iter(
+                [issue_observer(store(), token_key(), event.id, f"o{n}", "test") for n in range(4)]
+            )
+
+    def request(self, role: str, method: str, rule: str) -> Any:
+        client = self.clients[role]
+        path = {
+            "/lang/<code>": "/lang/en?next=/login",
+            "/static/<path:filename>": "/static/css/app.css",
+            "/tablet-static/<path:filename>": "/tablet-static/tablet.js",
+            "/enrol/<token>": f"/enrol/{self.event.token('A', 1)}",
+            "/observe/<token>": f"/observe/{self.event.observer_token}",
+            "/api/log/consistency": "/api/log/consistency?first=1&second=1",
+        }.get(rule, rule)
+        if method == "GET":
+            return client.get(path)
+        if rule == "/login":
+            return sign_in(client)
+        if rule == "/logout":
+            page = client.get("/organiser/").get_data(as_text=True)
+            token = re.search(r'name="csrf" value="([^"]+)"', page)
+            return client.post("/logout", data={"csrf": token.group(1) if token else ""})
+        if rule == "/api/enrol":
+            return client.post(
+                rule, json={"token": next(self.seat_tokens), "public_key": Device().public_key}
+            )
+        if rule == "/observe/<token>":
+            return client.post(f"/observe/{next(self.observer_tokens)}")
+        raise AssertionError(f"no way to try {method} {rule}")
+
+
+def served(response: Any) -> bool:
+    """A response that gave the role what it asked for (not a refusal or a sign-in bounce)."""
+    if response.status_code in (400, 401, 403, 404, 405, 429):
+        return False
+    return not (
+        response.status_code == 302 and response.headers.get("Location", "").startswith("/login?")
+    )
+
+
+def test_the_matrix_covers_every_route_and_event(app: Flask) -> None:
+    rules = {(m, r.rule) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}}
+    assert rules == set(roles.HTTP)
+    from kiosk_server import observer, organiser, rater
+
+    events = {(m.NAMESPACE, "connect") for m in (organiser, rater, observer)} | {
+        (m.NAMESPACE, n[3:])
+        for m in (organiser, rater, observer)
+        for n in dir(m.Live)
+        if n.startswith("on_") and n not in ("on_connect", "on_disconnect")
+    }
+    assert events == set(roles.SOCKET)
+
+
+@pytest.mark.parametrize(("method", "rule"), list(roles.HTTP))
+def test_every_http_cell(app: Flask, event: Event, method: str, rule: str) -> None:
+    actors = Actors(app, event)
+    for role in roles.ROLES:
+        response = actors.request(role, method, rule)
+        expected = role in roles.HTTP[(method, rule)]
+        outcome = served(response)
+        response.close()  # static files are streamed from open files
+        assert outcome is expected, (role, method, rule, response.status_code)
+
+
+def test_every_socket_cell(app: Flask, event: Event) -> None:
+    actors = Actors(app, event)
+    sio = socketio(app)
+    auth = {"rater": {"credential": actors.rater_credential}}
+    for (namespace, action), allowed in roles.SOCKET.items():
+        for role in roles.ROLES:
+            client = sio.test_client(
+                app,
+                namespace=namespace,
+                auth=auth.get(role),
+                flask_test_client=actors.clients[role],
+            )
+            connected = client.is_connected(namespace)
+            if action == "connect":
+                assert connected is (role in allowed), (role, namespace)
+            elif role in allowed:
+                ack = client.emit(action, {}, namespace=namespace, callback=True)
+                assert isinstance(ack, dict) and ack.get("error", {}).get("code") != (
+                    "not_authenticated"
+                ), (role, namespace, action, ack)
+            else:
+                assert not connected, (role, namespace, action)
+            if connected:
+                client.disconnect(namespace)
+
+
+def test_the_threat_model_prints_this_very_matrix() -> None:
+    doc = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
+    assert roles.render() in doc
