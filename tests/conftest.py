@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,23 @@ def sign_in(client: Any, password: str = PASSWORD, **kwargs: Any) -> Any:
     return client.post(
         "/login", data={"password": password, "csrf": token.group(1) if token else ""}, **kwargs
     )
+
+
+# The installed `kiosk` command, run by this very interpreter (unbuffered, so a test can
+# read what it printed while it still runs).
+KIOSK = [sys.executable, "-u", "-c", "from kiosk_server.cli import main; main()"]
+
+
+def run_kiosk(
+    *args: str, env: dict[str, str], timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Run one `kiosk` command to the end; output captured as text."""
+    return subprocess.run(
+        [*KIOSK, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
+
+
+def start_kiosk(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a long-running `kiosk` command (serve, demo), its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen([*KIOSK, *args], env=env, stdout=out, stderr=subprocess.STDOUT)

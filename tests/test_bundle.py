@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import random
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from seal.bundle import jsonl, manifest, pack, read_jsonl, unpack
 from seal.signing import canonical, sign
 from seal.verify import replay, verify_bundle
 
-from .conftest import Event, sheet, sign_in
+from .conftest import Event, run_kiosk, sheet, sign_in
 from .test_interview_sockets import Room
 
 
@@ -99,11 +98,11 @@ def test_the_cli_exports_and_verifies(app: Flask, event: Event, tmp_path: Path) 
     store(app).close()
     head = tmp_path / "head.json"
     head.write_bytes(canonical(final_head(out.read_bytes())))
-    verify = [sys.executable, "-c", "from kiosk_server.cli import main; main()", "verify"]
-    ok = subprocess.run(
-        [*verify, str(out), "--head", str(head)],
-        capture_output=True,
-        text=True,
+    ok = run_kiosk(
+        "verify",
+        str(out),
+        "--head",
+        str(head),
         timeout=60,
         cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
@@ -114,7 +113,7 @@ def test_the_cli_exports_and_verifies(app: Flask, event: Event, tmp_path: Path) 
     broken = bytearray(out.read_bytes())
     broken[len(broken) // 2] ^= 0x01
     out.write_bytes(bytes(broken))
-    bad = subprocess.run([*verify, str(out)], capture_output=True, text=True, timeout=60)
+    bad = run_kiosk("verify", str(out), env=dict(os.environ), timeout=60)
     assert bad.returncode == 1 and "FAIL:" in bad.stdout
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,20 +15,15 @@ from flask import Flask
 from kiosk_server import create_app
 from kiosk_server.live import store
 
-from .conftest import setup_files
+from .conftest import run_kiosk, setup_files, start_kiosk
 from .test_live_server import free_port
 
 COMMANDS = ["init", "import", "serve", "demo", "rehearse", "export", "verify", "draw", "tls"]
 
 
 def kiosk(*args: str, instance: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}
-    return subprocess.run(
-        [sys.executable, "-c", "from kiosk_server.cli import main; main()", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    return run_kiosk(
+        *args, env={**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}, timeout=timeout
     )
 
 
@@ -96,21 +90,7 @@ def demo(tmp_path: Path):
     port = free_port()
     log = tmp_path / "demo.log"
     env = {**os.environ, "KIOSK_INSTANCE_PATH": str(tmp_path / "demo")}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-u",
-                "-c",
-                "from kiosk_server.cli import main; main()",
-                "demo",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_kiosk("demo", "--port", str(port), env=env, log=log)
     deadline = time.monotonic() + 60
     text = ""
     while time.monotonic() < deadline:

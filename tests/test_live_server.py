@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from kiosk_server.serving import serve_in_thread
 from rater_client import RaterClient, Refused
 from rater_client.drill import ObserverClient, OrganiserClient
 
-from .conftest import PASSWORD, Event, sheet
+from .conftest import PASSWORD, Event, sheet, start_kiosk
 
 
 @pytest.fixture
@@ -106,20 +105,7 @@ def free_port() -> int:
 def start_server(instance: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}
     log = instance / "server.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from kiosk_server.cli import main; main()",
-                "serve",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_kiosk("serve", "--port", str(port), env=env, log=log)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ballot.lots import LotError, Rater, draw, draw_raters, key_string, parse_source
+
+from .conftest import run_kiosk
 
 SOURCES = [[9319], [2, 5, 12, 8, 10], [9, 18, 26, 34, 41, 45]]
 # RFC 3797 §6: the first ten digests, and the ten names selected from its pool of 25.
@@ -98,13 +99,7 @@ def test_bad_inputs_are_refused(args: tuple, text: str) -> None:
 
 
 def kiosk(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from kiosk_server.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
-    )
+    return run_kiosk(*args, env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}, timeout=60)
 
 
 def test_the_standalone_recompute_needs_no_database() -> None:
