@@ -34,6 +34,7 @@ from seal.record import BOUND_FIELDS, commitment, rubric_version
 from seal.signing import canonical, load_public_key, sign, unb64u, verify
 
 from .audit import record, record_refusal
+from .ceremony import draw_view
 from .errors import UserError
 from .evidence import receipt, sign_head
 from .storage import Store, utcnow
@@ -140,6 +141,28 @@ def waiting_numbers(db: sqlite_utils.Database, room_id: int) -> list[int]:
     ]
 
 
+def arrived_numbers(db: sqlite_utils.Database, room_id: int) -> list[int]:
+    """Waiting draw numbers whose candidate check-in has marked as arrived, in order."""
+    return [
+        r["draw_number"]
+        for r in db.query(
+            "SELECT draw_number FROM candidate WHERE room_id = ? AND draw_number IS NOT NULL"
+            " AND arrived_at IS NOT NULL AND id NOT IN (SELECT candidate_id FROM round)"
+            " ORDER BY draw_number",
+            [room_id],
+        )
+    ]
+
+
+def uses_checkin(db: sqlite_utils.Database, event_id: int) -> bool:
+    """An event uses check-in (检录) once a check-in link has been issued for it: from
+    then on only arrived candidates are called as "next"."""
+    return (
+        _one(db, "SELECT 1 AS x FROM observer WHERE event_id = ? AND role = 'checkin'", [event_id])
+        is not None
+    )
+
+
 # --- organiser acts ---------------------------------------------------------------
 
 
@@ -159,9 +182,11 @@ def call_candidate(
             raise UserError("round_active")
         waiting = waiting_numbers(db, room["id"])
         if draw_number is None:
-            if not waiting:
+            # With check-in in use, "next" is the lowest number that has arrived.
+            queue = arrived_numbers(db, room["id"]) if uses_checkin(db, event_id) else waiting
+            if not queue:
                 raise UserError("no_candidate_waiting")
-            number = waiting[0]
+            number = queue[0]
         else:
             number = _int(draw_number)
             if number not in waiting:
@@ -835,7 +860,20 @@ def room_status(
     }
     if organiser:
         view["waiting"] = waiting_numbers(db, room["id"])
+        view["arrived"] = arrived_numbers(db, room["id"])
     return view
+
+
+def published_names(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, str]:
+    """Draw number -> name, for screens after the interviews have ended."""
+    return {
+        str(r["draw_number"]): r["name"]
+        for r in db.query(
+            "SELECT draw_number, name FROM candidate WHERE event_id = ?"
+            " AND draw_number IS NOT NULL",
+            [event["id"]],
+        )
+    }
 
 
 def event_row(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
@@ -867,12 +905,21 @@ def board(
                 "name": event["name"],
                 "rehearsal": bool(event["is_rehearsal"]),
                 "threshold": event["drop_threshold"],
+                "interviews_ended": event["interviews_ended_at"] is not None,
             },
             "rooms": rooms,
+            "draw": draw_view(db, event_id),
+            # The number -> name mapping, published only once the interviews have ended.
+            "names": published_names(db, event) if event["interviews_ended_at"] else None,
         }
         if organiser:
             view["observers"] = [
-                {"id": o["id"], "label": o["label"], "enrolled": o["enrolled_at"] is not None}
+                {
+                    "id": o["id"],
+                    "role": o["role"],
+                    "label": o["label"],
+                    "enrolled": o["enrolled_at"] is not None,
+                }
                 for o in db.query(
                     "SELECT * FROM observer WHERE event_id = ? AND revoked = 0 ORDER BY id",
                     [event_id],

@@ -92,6 +92,9 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
         to=f"event:{ev}",
         namespace="/organiser",
     )
+    from .checkin import checkin_view
+
+    sio.emit("checkin", checkin_view(st, ev), to=f"event:{ev}", namespace="/checkin")
     if not tablets:
         return
     sql = "SELECT seat.* FROM seat JOIN room ON room.id = seat.room_id WHERE room.event_id = ?"

@@ -89,6 +89,25 @@ def head_qr() -> Any:
     return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
+@bp.get("/observer/lot.svg")
+def lot_qr() -> Any:
+    """The finished draw's recompute command (sources, pool size, hash) as a QR code."""
+    if not _any_audience():
+        return "", 401
+    from .ceremony import draw_view
+
+    ev = event_id()
+    with store().read() as db:
+        view = None if ev is None else draw_view(db, ev)
+    if view is None or view["command"] is None:
+        return "", 404
+    text = f"{view['command']}\n# pool sha256 {view['pool_digest']}"
+    # A finished draw never changes, and the page asks for it by draw id.
+    return Response(
+        qr_svg(text), mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
 @bp.get("/api/log/head")
 def log_head() -> Any:
     """The latest signed tree head (JSON)."""

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
-from . import interview
+from . import ceremony, interview
 from .auth import organiser_required
 from .enrolment import issue_observer, issue_seat, pending_tokens
 from .errors import UserError
@@ -48,7 +48,8 @@ def enrolment_sheet() -> Any:
         seat["url"] = public_url(url_for("rater.enrol", token=seat["token"]))
         seat["svg"] = svg(seat["url"])
     for observer in pending["observers"]:
-        observer["url"] = public_url(url_for("observer.observe", token=observer["token"]))
+        page = "checkin.enrol" if observer["role"] == "checkin" else "observer.observe"
+        observer["url"] = public_url(url_for(page, token=observer["token"]))
         observer["svg"] = svg(observer["url"])
     from .tls import CA_CERT, TLS_DIR, fingerprint
 
@@ -58,6 +59,26 @@ def enrolment_sheet() -> Any:
         url = public_url(url_for("auth.ca_page"))
         trust = {"url": url, "svg": svg(url), "fingerprint": fingerprint(ca.read_bytes())}
     return render_template("enrolment_sheet.html", pending=pending, trust=trust)
+
+
+@bp.get("/lot-sheet")
+@organiser_required
+def lot_sheet() -> Any:
+    """Printable QR codes of the current draw's party links (re-derived, never stored)."""
+    from . import ceremony
+
+    ev = event_id()
+    if ev is None:
+        abort(404)
+    with store().read() as db:
+        view = ceremony.draw_view(db, ev)
+    if view is None or view["state"] not in ("committing", "revealing"):
+        return render_template("lot_sheet.html", parties=[], draw=view)
+    parties = ceremony.party_tokens(store(), token_key(), view["id"])
+    for party in parties:
+        party["url"] = public_url(url_for("party.page", token=party["token"]))
+        party["svg"] = svg(party["url"])
+    return render_template("lot_sheet.html", parties=parties, draw=view)
 
 
 @bp.get("/export")
@@ -199,3 +220,45 @@ class Live(Audience):
         token = issue_observer(store(), token_key(), self.identity(), label.strip(), self.actor())
         publish()
         return {"ok": True, "url": public_url(url_for("observer.observe", token=token))}
+
+    @guarded("issue_checkin")
+    def on_new_checkin(self, *args: Any) -> dict[str, Any]:
+        from .checkin import ROLE
+
+        data = _single(args)
+        label = data.get("label")
+        if not isinstance(label, str) or not label.strip():
+            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
+        token = issue_observer(
+            store(), token_key(), self.identity(), label.strip(), self.actor(), role=ROLE
+        )
+        publish(tablets=False)
+        return {"ok": True, "url": public_url(url_for("checkin.enrol", token=token))}
+
+    @guarded("lot_draw_started")
+    def on_lot_start(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        draw_id = ceremony.start_draw(
+            store(),
+            token_key(),
+            self.identity(),
+            data.get("parties"),
+            data.get("reason"),
+            self.actor(),
+        )
+        publish(tablets=False)
+        return {"ok": True, "draw_id": draw_id, "sheet": url_for("organiser.lot_sheet")}
+
+    @guarded("lot_draw_voided")
+    def on_lot_void(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        ceremony.void_draw(store(), self.identity(), data.get("reason"), self.actor())
+        publish(tablets=False)
+        return {"ok": True}
+
+    @guarded("interviews_ended")
+    def on_end_interviews(self, *args: Any) -> dict[str, Any]:
+        _single(args)
+        ceremony.end_interviews(store(), self.identity(), self.actor())
+        publish(tablets=False)
+        return {"ok": True}

@@ -8,11 +8,12 @@ A route or event missing here fails that test.
 
 from __future__ import annotations
 
-ROLES = ("anonymous", "organiser", "rater", "observer")
+ROLES = ("anonymous", "organiser", "rater", "observer", "checkin")
 ANYONE = frozenset(ROLES)
 ORGANISER = frozenset({"organiser"})
 RATER = frozenset({"rater"})
 OBSERVER = frozenset({"observer"})
+CHECKIN = frozenset({"checkin"})
 ENROLLED = frozenset({"organiser", "rater", "observer"})
 
 # (method, rule) -> roles served. Token-bearing pages are open to anyone holding the token:
@@ -34,9 +35,18 @@ HTTP: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/organiser/"): ORGANISER,
     ("GET", "/organiser/enrolment-sheet"): ORGANISER,
     ("GET", "/organiser/export"): ORGANISER,
+    ("GET", "/organiser/lot-sheet"): ORGANISER,
+    ("GET", "/lot/<token>"): ANYONE,
+    ("GET", "/api/lot/<token>"): ANYONE,
+    ("POST", "/api/lot/commit"): ANYONE,
+    ("POST", "/api/lot/reveal"): ANYONE,
+    ("GET", "/checkin/<token>"): ANYONE,
+    ("POST", "/checkin/<token>"): ANYONE,
+    ("GET", "/checkin"): CHECKIN,
     ("GET", "/tablet"): RATER,
     ("GET", "/observer"): OBSERVER,
     ("GET", "/observer/head.svg"): ENROLLED,
+    ("GET", "/observer/lot.svg"): ENROLLED,
     ("GET", "/api/log/head"): ENROLLED,
     ("GET", "/api/log/consistency"): ENROLLED,
 }
@@ -46,11 +56,26 @@ SOCKET: dict[tuple[str, str], frozenset[str]] = {
     ("/organiser", "connect"): ORGANISER,
     **{
         ("/organiser", e): ORGANISER
-        for e in ("call", "open", "close", "absent", "finalise", "pause", "reissue", "new_observer")
+        for e in (
+            "call",
+            "open",
+            "close",
+            "absent",
+            "finalise",
+            "pause",
+            "reissue",
+            "new_observer",
+            "new_checkin",
+            "lot_start",
+            "lot_void",
+            "end_interviews",
+        )
     },
     ("/rater", "connect"): RATER,
     **{("/rater", e): RATER for e in ("sync", "commit", "reveal", "receipt")},
     ("/observer", "connect"): OBSERVER,
+    ("/checkin", "connect"): CHECKIN,
+    **{("/checkin", e): CHECKIN for e in ("arrive", "call_next", "confirm")},
 }
 
 

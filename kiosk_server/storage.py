@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS setting (
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS event (
     weight_written INTEGER NOT NULL DEFAULT 30,
     weight_evaluation INTEGER NOT NULL DEFAULT 40,
     weight_interview INTEGER NOT NULL DEFAULT 30,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    interviews_ended_at TEXT
 );
 CREATE TABLE IF NOT EXISTS post (
     id INTEGER PRIMARY KEY,
@@ -58,6 +59,7 @@ CREATE TABLE IF NOT EXISTS candidate (
     unit TEXT NOT NULL DEFAULT '',
     room_id INTEGER REFERENCES room(id),
     draw_number INTEGER CHECK (draw_number >= 1),
+    arrived_at TEXT,
     UNIQUE (event_id, reg_no),
     UNIQUE (event_id, draw_number)
 );
@@ -91,6 +93,7 @@ CREATE TABLE IF NOT EXISTS seat (
 CREATE TABLE IF NOT EXISTS observer (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
+    role TEXT NOT NULL DEFAULT 'observer' CHECK (role IN ('observer', 'checkin')),
     label TEXT NOT NULL,
     generation INTEGER NOT NULL DEFAULT 1,
     token_digest TEXT UNIQUE,
@@ -119,7 +122,8 @@ CREATE TABLE IF NOT EXISTS round (
     called_at TEXT NOT NULL,
     opened_at TEXT,
     closed_at TEXT,
-    close_reason TEXT
+    close_reason TEXT,
+    confirmed_at TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_round_per_room
     ON round(room_id) WHERE state IN ('called', 'open');
@@ -151,6 +155,35 @@ CREATE TABLE IF NOT EXISTS opening (
     envelope TEXT NOT NULL,
     leaf INTEGER NOT NULL,
     received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lot_draw (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    purpose TEXT NOT NULL CHECK (purpose IN ('order')),
+    hash TEXT NOT NULL CHECK (hash IN ('sha256', 'md5')),
+    pool TEXT NOT NULL,
+    pool_digest TEXT NOT NULL,
+    attempt INTEGER NOT NULL CHECK (attempt >= 1),
+    reason TEXT,
+    state TEXT NOT NULL CHECK (state IN ('committing', 'revealing', 'drawn', 'void')),
+    key TEXT,
+    steps TEXT,
+    created_at TEXT NOT NULL,
+    ended_at TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_active_draw_per_event
+    ON lot_draw(event_id) WHERE state IN ('committing', 'revealing');
+CREATE TABLE IF NOT EXISTS lot_party (
+    id INTEGER PRIMARY KEY,
+    draw_id INTEGER NOT NULL REFERENCES lot_draw(id),
+    position INTEGER NOT NULL CHECK (position >= 1),
+    label TEXT NOT NULL,
+    token_digest TEXT UNIQUE,
+    commitment TEXT,
+    value TEXT,
+    salt TEXT,
+    refused INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (draw_id, position)
 );
 CREATE TABLE IF NOT EXISTS log_leaf (
     event_id INTEGER NOT NULL REFERENCES event(id),
@@ -213,6 +246,22 @@ class Store:
         self.server_key: Any = None
         self.trees: dict[int, Any] = {}
         with self._lock:
+            found = (
+                conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'setting'"
+                ).fetchone()
+                and conn.execute(
+                    "SELECT value FROM setting WHERE key = 'schema_version'"
+                ).fetchone()
+            )
+            if found and found[0] != str(SCHEMA_VERSION):
+                # No silent migration of an event's evidence: export it with the kiosk
+                # that made it, and start the next event in a fresh instance folder.
+                raise RuntimeError(
+                    f"{self.path} holds schema version {found[0]}; this kiosk uses "
+                    f"{SCHEMA_VERSION}. Export and verify it with the version that made it, "
+                    "then use a new instance folder."
+                )
             # executescript commits as it goes; every statement is IF NOT EXISTS.
             conn.executescript(SCHEMA)
         with self.write() as db:

@@ -10,7 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from kiosk_server import roles
+from ballot.lots import source_commitment
+from kiosk_server import ceremony, roles
 from kiosk_server.enrolment import issue_observer
 from kiosk_server.evidence import heartbeat
 from kiosk_server.live import socketio, store, token_key
@@ -35,11 +36,34 @@ class Actors:
         )
         self.rater_credential = enrolled.json["credential"]
         assert self.clients["observer"].post(f"/observe/{event.observer_token}").status_code == 302
-        self.seat_tokens = iter([event.token("A", n) for n in range(2, 6)])
+        with app.app_context():
+            checkin = issue_observer(store(), token_key(), event.id, "desk", "test", role="checkin")
+            draw_id = ceremony.start_draw(store(), token_key(), event.id, None, None, "test")
+            parties = [p["token"] for p in ceremony.party_tokens(store(), token_key(), draw_id)]
+            salt = "ab" * 16
+            for n, party in enumerate(parties):  # a finished draw, so its QR can be served
+                ceremony.commit(store(), party, source_commitment(str(n), salt))
+            for n, party in enumerate(parties):
+                ceremony.reveal(store(), party, str(n), salt)
+            self.party = parties[0]
+            self.checkin_tokens = iter(
+                [
+                    issue_observer(store(), token_key(), event.id, f"c{n}", "test", role="checkin")
+                    for n in range(len(roles.ROLES) + 1)
+                ]
+            )
+        self.checkin_page = next(self.checkin_tokens)  # shown, never spent
+        assert self.clients["checkin"].post(f"/checkin/{checkin}").status_code == 302
+        self.seat_tokens = iter(
+            [event.token("A", n) for n in range(2, 6)] + [event.token("B", n) for n in (1, 2, 3)]
+        )
         with app.app_context():
             heartbeat(store(), event.id)  # a signed head exists, so its QR can be served
             self.observer_tokens = iter(
-                [issue_observer(store(), token_key(), event.id, f"o{n}", "test") for n in range(4)]
+                [
+                    issue_observer(store(), token_key(), event.id, f"o{n}", "test")
+                    for n in range(len(roles.ROLES) + 1)
+                ]
             )
 
     def request(self, role: str, method: str, rule: str) -> Any:
@@ -51,6 +75,9 @@ class Actors:
             "/enrol/<token>": f"/enrol/{self.event.token('A', 1)}",
             "/observe/<token>": f"/observe/{self.event.observer_token}",
             "/api/log/consistency": "/api/log/consistency?first=1&second=1",
+            "/lot/<token>": f"/lot/{self.party}",
+            "/api/lot/<token>": f"/api/lot/{self.party}",
+            "/checkin/<token>": f"/checkin/{self.checkin_page}",
         }.get(rule, rule)
         if method == "GET":
             return client.get(path)
@@ -66,6 +93,10 @@ class Actors:
             )
         if rule == "/observe/<token>":
             return client.post(f"/observe/{next(self.observer_tokens)}")
+        if rule == "/checkin/<token>":
+            return client.post(f"/checkin/{next(self.checkin_tokens)}")
+        if rule in ("/api/lot/commit", "/api/lot/reveal"):
+            return client.post(rule, json={"token": self.party, "commitment": "0" * 64})
         raise AssertionError(f"no way to try {method} {rule}")
 
 
@@ -81,11 +112,12 @@ def served(response: Any) -> bool:
 def test_the_matrix_covers_every_route_and_event(app: Flask) -> None:
     rules = {(m, r.rule) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}}
     assert rules == set(roles.HTTP)
-    from kiosk_server import observer, organiser, rater
+    from kiosk_server import checkin, observer, organiser, rater
 
-    events = {(m.NAMESPACE, "connect") for m in (organiser, rater, observer)} | {
+    audiences = (organiser, rater, observer, checkin)
+    events = {(m.NAMESPACE, "connect") for m in audiences} | {
         (m.NAMESPACE, n[3:])
-        for m in (organiser, rater, observer)
+        for m in audiences
         for n in dir(m.Live)
         if n.startswith("on_") and n not in ("on_connect", "on_disconnect")
     }

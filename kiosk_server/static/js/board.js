@@ -1,7 +1,7 @@
 /* The observer screen: redrawn from each "board" snapshot, live, no polling. */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished } = window.Kiosk;
+  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraw } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("board-room");
   const rooms = new Map();
@@ -49,8 +49,10 @@ document.addEventListener("DOMContentLoaded", () => {
       const result = field(node, "result");
       result.replaceChildren();
       if (room.round && room.round.result) result.append(renderResult(room.round.result));
-      renderFinished(field(node, "finished"), room.finished);
+      renderFinished(field(node, "finished"), room.finished, board.names);
     }
+    renderDraw(document.getElementById("lot"), board.draw);
+    document.getElementById("ended").hidden = !board.event.interviews_ended;
   }
 
   const socket = connect("/observer");

@@ -1,15 +1,15 @@
 /* The organiser console: acts through socket events with acks; redrawn from "console". */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished } = window.Kiosk;
+  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraw } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("room-template");
   const nodes = new Map();
   let latest = null;
   const socket = connect("/organiser");
 
-  function act(event, payload, node) {
-    const error = node ? field(node, "error") : null;
+  function act(event, payload, node, box) {
+    const error = box || (node ? field(node, "error") : null);
     return new Promise((resolve) => {
       socket.timeout(10000).emit(event, payload, (err, ack) => {
         if (err || !ack || !ack.ok) {
@@ -117,13 +117,43 @@ document.addEventListener("DOMContentLoaded", () => {
       const result = field(node, "result");
       result.replaceChildren();
       if (round && round.result) result.append(renderResult(round.result));
-      renderFinished(field(node, "finished"), room.finished);
+      renderFinished(field(node, "finished"), room.finished, view.names);
     }
+    renderDraw(document.getElementById("lot"), view.draw);
+    const drawing = view.draw && (view.draw.state === "committing" || view.draw.state === "revealing");
+    const started = view.rooms.some((r) => r.round || r.finished.length);
+    document.getElementById("lot-start").hidden = drawing || started;
+    document.getElementById("lot-void").hidden = !drawing;
+    document.getElementById("lot-sheet-link").hidden = !drawing;
+    document.getElementById("end-interviews").hidden = view.event.interviews_ended;
+    document.getElementById("ended-note").hidden = !view.event.interviews_ended;
     document.getElementById("observers").replaceChildren(...view.observers.map((o) =>
-      el("li", {}, o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
+      el("li", { "data-role": o.role }, (o.role === "checkin" ? t("checkin.title") + " " : "") + o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
   }
 
   socket.on("console", draw);
+  const lotError = document.getElementById("lot-error");
+  const lotAct = (event, payload) => act(event, payload, null, lotError);
+  document.getElementById("lot-start").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const parties = document.getElementById("lot-parties").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    const ack = await lotAct("lot_start", { parties, reason: document.getElementById("lot-reason").value });
+    if (ack) { document.getElementById("lot-reason").value = ""; window.open(ack.sheet, "_blank"); }
+  });
+  document.getElementById("lot-void").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const reason = document.getElementById("lot-void-reason").value.trim();
+    if (!reason) { lotError.textContent = t("error.reason_required"); return; }
+    if (await lotAct("lot_void", { reason })) document.getElementById("lot-void-reason").value = "";
+  });
+  document.getElementById("new-checkin").addEventListener("click", async () => {
+    const ack = await act("new_checkin", {}, null);
+    if (ack) document.getElementById("checkin-link").textContent = ack.url;
+  });
+  document.getElementById("end-interviews").addEventListener("click", async () => {
+    if (!window.confirm(t("interviews.end_confirm"))) return;
+    await act("end_interviews", {}, null, document.getElementById("end-error"));
+  });
   document.getElementById("new-observer").addEventListener("click", async () => {
     const ack = await act("new_observer", {}, null);
     if (ack) document.getElementById("observer-link").textContent = ack.url;
