@@ -51,7 +51,11 @@ document.addEventListener("DOMContentLoaded", () => {
       if (room.round && room.round.result) result.append(renderResult(room.round.result));
       renderFinished(field(node, "finished"), room.finished, board.names);
     }
-    renderDraw(document.getElementById("lot"), board.draw);
+    const lot = document.getElementById("lot");
+    renderDraw(lot, board.draw);
+    // While parties commit and reveal, the draw is what the room watches: put it first.
+    const drawing = board.draw && (board.draw.state === "committing" || board.draw.state === "revealing");
+    if (drawing) roomsBox.before(lot); else roomsBox.after(lot);
     document.getElementById("ended").hidden = !board.event.interviews_ended;
   }
 
