@@ -18,7 +18,7 @@ Terms:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 HASHES = ("md5", "sha256")
@@ -107,7 +107,7 @@ class RoomDraw:
 def draw_raters(
     raters: Sequence[Rater],
     rooms: Sequence[str],
-    seats: int,
+    seats: int | Mapping[str, int],
     sources: Sequence[Sequence[int]],
     hash_name: str = "sha256",
 ) -> RoomDraw:
@@ -118,7 +118,8 @@ def draw_raters(
     stay short, never bending a rule to fill them."""
     if len({r.id for r in raters}) != len(raters):
         raise LotError("rater ids must be unique")
-    if not rooms or len(set(rooms)) != len(rooms) or seats < 1:
+    capacity = dict(seats) if isinstance(seats, Mapping) else {room: seats for room in rooms}
+    if not rooms or len(set(rooms)) != len(rooms) or any(capacity.get(r, 0) < 1 for r in rooms):
         raise LotError("give distinct rooms and at least one seat per room")
     key, steps = draw(len(raters), len(raters), sources, hash_name)
     order = [raters[s.selected - 1] for s in steps]
@@ -128,7 +129,7 @@ def draw_raters(
         for room in rooms:
             members = placed[room]
             if (
-                len(members) < seats
+                len(members) < capacity[room]
                 and room not in rater.avoid
                 and all(m.unit != rater.unit for m in members)
             ):
@@ -141,7 +142,7 @@ def draw_raters(
         [r.id for r in order],
         {room: [r.id for r in members] for room, members in placed.items()},
         reserves,
-        {room: seats - len(m) for room, m in placed.items() if len(m) < seats},
+        {room: capacity[room] - len(m) for room, m in placed.items() if len(m) < capacity[room]},
     )
 
 

@@ -26,7 +26,9 @@ import sqlite_utils
 from ballot.lots import (
     HASHES,
     LotError,
+    Rater,
     draw,
+    draw_raters,
     normalise_source,
     parse_source,
     pool_digest,
@@ -42,6 +44,7 @@ from .storage import Store, utcnow
 DEFAULT_PARTIES = ("组织者", "纪检监督员", "考生代表")
 MAX_PARTIES = 7
 MAX_LABEL = 40
+PURPOSES = ("order", "raters")
 
 
 class DrawState(StrEnum):
@@ -109,36 +112,49 @@ def start_draw(
     reason: object,
     actor: str,
     hash_name: str = "sha256",
+    purpose: object = "order",
 ) -> int:
     """Fix the pool and the parties and open commitments. Refused once any candidate has
-    been called: the order cannot change under a running interview."""
+    been called: the order and the panels cannot change under a running interview.
+
+    ``purpose`` "order": the pool is every candidate by registration number, the draw
+    gives draw numbers and rooms. "raters": the pool is every rater in roster order; the
+    draw seats them in rooms with no two from one unit in a room and nobody in the room
+    of a candidate they declared a conflict (回避) with (``ballot.lots.draw_raters``)."""
     labels = _labels(parties)
     reason_text = _reason(reason)
     if hash_name not in HASHES:
         raise UserError("malformed", field="hash")
+    if purpose not in PURPOSES:
+        raise UserError("malformed", field="purpose")
     with store.write() as db:
         if _interviews_started(db, event_id):
             raise UserError("lot_after_interviews")
         if _active(db, event_id) is not None:
             raise UserError("lot_in_progress")
-        pool = [
-            r["reg_no"]
-            for r in db.query(
-                "SELECT reg_no FROM candidate WHERE event_id = ? ORDER BY reg_no", [event_id]
-            )
-        ]
-        if not pool:
-            raise UserError("lot_empty_pool")
         rooms = list(db.query("SELECT id FROM room WHERE event_id = ?", [event_id]))
         if not rooms:
             raise UserError("unknown_room")
-        fixed = pool_digest(pool)
+        if purpose == "order":
+            pool: list[Any] = [
+                r["reg_no"]
+                for r in db.query(
+                    "SELECT reg_no FROM candidate WHERE event_id = ? ORDER BY reg_no", [event_id]
+                )
+            ]
+            members = pool
+        else:
+            pool = _rater_pool(db, event_id)
+            members = [f"{r['name']}|{r['unit']}" for r in pool]
+        if not pool:
+            raise UserError("lot_empty_pool")
+        fixed = pool_digest(members)
         before = next(
             iter(
                 db.query(
-                    "SELECT count(*) AS n FROM lot_draw WHERE event_id = ? AND purpose = 'order'"
+                    "SELECT count(*) AS n FROM lot_draw WHERE event_id = ? AND purpose = ?"
                     " AND pool_digest = ? AND hash = ?",
-                    [event_id, fixed, hash_name],
+                    [event_id, purpose, fixed, hash_name],
                 )
             )
         )["n"]
@@ -146,9 +162,10 @@ def start_draw(
             raise UserError("lot_redraw_reason")
         cursor = db.execute(
             "INSERT INTO lot_draw(event_id, purpose, hash, pool, pool_digest, attempt, reason,"
-            " state, created_at) VALUES (?, 'order', ?, ?, ?, ?, ?, 'committing', ?)",
+            " state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'committing', ?)",
             [
                 event_id,
+                purpose,
                 hash_name,
                 json.dumps(pool, ensure_ascii=False),
                 fixed,
@@ -172,15 +189,59 @@ def start_draw(
             "accepted",
             event=event_id,
             draw=draw_id,
-            purpose="order",
+            purpose=purpose,
             hash=hash_name,
             pool_size=len(pool),
             pool_digest=fixed,
             attempt=before + 1,
             reason=reason_text,
             parties=labels,
+            # Raters are public: their pool, units, the rooms they must avoid and the
+            # rooms' seats are what the verifier needs to recompute the placement.
+            **(_rater_inputs(db, event_id, pool) if purpose == "raters" else {}),
         )
     return draw_id
+
+
+def _rater_pool(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
+    """Raters in roster order, each with the rooms of the candidates they must avoid."""
+    rooms = {
+        r["reg_no"]: r["code"]
+        for r in db.query(
+            "SELECT candidate.reg_no, room.code FROM candidate JOIN room"
+            " ON room.id = candidate.room_id WHERE candidate.event_id = ?",
+            [event_id],
+        )
+    }
+    pool = []
+    for r in db.query("SELECT * FROM rater WHERE event_id = ? ORDER BY id", [event_id]):
+        conflicts = json.loads(r["conflicts"])
+        if any(reg_no not in rooms for reg_no in conflicts):
+            raise UserError("lot_rooms_unset")  # draw the candidates' order first
+        avoid = sorted({rooms[reg_no] for reg_no in conflicts})
+        pool.append({"id": r["id"], "name": r["name"], "unit": r["unit"], "avoid": avoid})
+    return pool
+
+
+def _rater_inputs(
+    db: sqlite_utils.Database, event_id: int, pool: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "raters": [{k: r[k] for k in ("name", "unit", "avoid")} for r in pool],
+        "rooms": _room_seats(db, event_id),
+    }
+
+
+def _room_seats(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
+    return [
+        {"code": r["code"], "seats": r["seats"]}
+        for r in db.query(
+            "SELECT room.code, count(seat.id) AS seats FROM room JOIN seat"
+            " ON seat.room_id = room.id WHERE room.event_id = ? GROUP BY room.id"
+            " ORDER BY room.code",
+            [event_id],
+        )
+    ]
 
 
 def party_tokens(store: Store, key: bytes, draw_id: int) -> list[dict[str, Any]]:
@@ -213,7 +274,8 @@ def _party(db: sqlite_utils.Database, token: object) -> dict[str, Any]:
         iter(
             db.query(
                 "SELECT lot_party.*, lot_draw.event_id, lot_draw.state, lot_draw.hash,"
-                " lot_draw.pool FROM lot_party JOIN lot_draw ON lot_draw.id = lot_party.draw_id"
+                " lot_draw.pool, lot_draw.purpose"
+                " FROM lot_party JOIN lot_draw ON lot_draw.id = lot_party.draw_id"
                 " WHERE lot_party.token_digest = ?",
                 [digest(token)],
             )
@@ -334,6 +396,9 @@ def _make_draw(db: sqlite_utils.Database, party: dict[str, Any], sources: list[s
         ],
     )
     event_id = party["event_id"]
+    if party["purpose"] == "raters":
+        _seat_raters(db, party, pool, [parse_source(s) for s in sources], (key, steps))
+        return
     rooms = [
         r["id"]
         for r in db.query("SELECT id FROM room WHERE event_id = ? ORDER BY code", [event_id])
@@ -378,6 +443,51 @@ def _make_draw(db: sqlite_utils.Database, party: dict[str, Any], sources: list[s
     )
 
 
+def _seat_raters(
+    db: sqlite_utils.Database,
+    party: dict[str, Any],
+    pool: list[dict[str, Any]],
+    sources: list[list[int]],
+    drawn: tuple[str, list[Any]],
+) -> None:
+    """Place the drawn raters (``ballot.lots.draw_raters``), seat by seat in each room,
+    and log the placement by pool position."""
+    event_id = party["event_id"]
+    rooms = _room_seats(db, event_id)
+    key, steps = drawn
+    placed = draw_raters(
+        [Rater(str(i), r["unit"], frozenset(r["avoid"])) for i, r in enumerate(pool, start=1)],
+        [r["code"] for r in rooms],
+        {r["code"]: r["seats"] for r in rooms},
+        sources,
+        party["hash"],
+    )
+    db.execute("UPDATE rater SET seat_id = NULL WHERE event_id = ?", [event_id])
+    for code, members in placed.rooms.items():
+        for number, position in enumerate(members, start=1):
+            db.execute(
+                "UPDATE rater SET seat_id = (SELECT seat.id FROM seat JOIN room"
+                " ON room.id = seat.room_id WHERE room.event_id = ? AND room.code = ?"
+                " AND seat.number = ?) WHERE id = ?",
+                [event_id, code, number, pool[int(position) - 1]["id"]],
+            )
+    record(
+        db,
+        "kiosk",
+        "lot_drawn",
+        "accepted",
+        event=event_id,
+        draw=party["draw_id"],
+        key=key,
+        hash=party["hash"],
+        steps=[s.__dict__ for s in steps],
+        order=[s.selected for s in steps],
+        placement={code: [int(p) for p in members] for code, members in placed.rooms.items()},
+        reserves=[int(p) for p in placed.reserves],
+        unfilled=placed.unfilled,
+    )
+
+
 def void_draw(store: Store, event_id: int, reason: object, actor: str) -> None:
     """Abandon the draw in progress (a party's device lost, a party absent), with a reason.
     It stays on record and counts as an attempt."""
@@ -397,42 +507,43 @@ def void_draw(store: Store, event_id: int, reason: object, actor: str) -> None:
         )
 
 
-def draw_view(db: sqlite_utils.Database, event_id: int) -> dict[str, Any] | None:
-    """The latest draw as every screen shows it: pool size and digest, parties with their
-    commitments (values only once revealed), refusals, attempts over this pool, and when
-    drawn the key string, each step's digest and the resulting order. Never names."""
-    latest = next(
-        iter(
-            db.query(
-                "SELECT * FROM lot_draw WHERE event_id = ? ORDER BY id DESC LIMIT 1", [event_id]
-            )
-        ),
-        None,
+def draws_view(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
+    """The latest draw of each purpose (the order first), as every screen shows it."""
+    rows = db.query(
+        "SELECT * FROM lot_draw WHERE id IN (SELECT max(id) FROM lot_draw WHERE event_id = ?"
+        " GROUP BY purpose) ORDER BY purpose = 'raters', id",
+        [event_id],
     )
-    if latest is None:
-        return None
+    return [draw_view(db, row) for row in rows]
+
+
+def draw_view(db: sqlite_utils.Database, row: dict[str, Any]) -> dict[str, Any]:
+    """One draw: pool size and digest, parties with their commitments (values only once
+    revealed), refusals, attempts over this pool, and when drawn the key string, each
+    step's digest and the result. Never a candidate's name; a rater draw names raters."""
     attempts = next(
         iter(
             db.query(
-                "SELECT count(*) AS n FROM lot_draw WHERE event_id = ? AND pool_digest = ?"
-                " AND hash = ?",
-                [event_id, latest["pool_digest"], latest["hash"]],
+                "SELECT count(*) AS n FROM lot_draw WHERE event_id = ? AND purpose = ?"
+                " AND pool_digest = ? AND hash = ?",
+                [row["event_id"], row["purpose"], row["pool_digest"], row["hash"]],
             )
         )
     )["n"]
     parties = list(
-        db.query("SELECT * FROM lot_party WHERE draw_id = ? ORDER BY position", [latest["id"]])
+        db.query("SELECT * FROM lot_party WHERE draw_id = ? ORDER BY position", [row["id"]])
     )
-    pool_size = len(json.loads(latest["pool"]))
+    pool = json.loads(row["pool"])
     view: dict[str, Any] = {
-        "id": latest["id"],
-        "state": latest["state"],
-        "hash": latest["hash"],
-        "attempt": latest["attempt"],
+        "id": row["id"],
+        "purpose": row["purpose"],
+        "state": row["state"],
+        "hash": row["hash"],
+        "attempt": row["attempt"],
         "attempts": attempts,
-        "reason": latest["reason"],
-        "pool_size": pool_size,
-        "pool_digest": latest["pool_digest"],
+        "reason": row["reason"],
+        "pool_size": len(pool),
+        "pool_digest": row["pool_digest"],
         "parties": [
             {
                 "position": p["position"],
@@ -444,15 +555,49 @@ def draw_view(db: sqlite_utils.Database, event_id: int) -> dict[str, Any] | None
             }
             for p in parties
         ],
-        "key": latest["key"],
-        "steps": json.loads(latest["steps"]) if latest["steps"] else None,
+        "key": row["key"],
+        "steps": json.loads(row["steps"]) if row["steps"] else None,
         "command": None,
+        "placement": None,
     }
-    if latest["state"] == DrawState.DRAWN:
-        view["command"] = recompute_command(
-            pool_size, [p["value"] for p in parties], latest["hash"]
-        )
+    if row["state"] == DrawState.DRAWN:
+        view["command"] = recompute_command(len(pool), [p["value"] for p in parties], row["hash"])
+        if row["purpose"] == "raters":
+            view["placement"] = _placement(db, row["event_id"], pool)
     return view
+
+
+def _placement(
+    db: sqlite_utils.Database, event_id: int, pool: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Where the rater draw seated everyone: rooms with names in seat order, reserves."""
+    seated = {
+        r["id"]: (r["code"], r["number"])
+        for r in db.query(
+            "SELECT rater.id, room.code, seat.number FROM rater"
+            " JOIN seat ON seat.id = rater.seat_id JOIN room ON room.id = seat.room_id"
+            " WHERE rater.event_id = ?",
+            [event_id],
+        )
+    }
+    rooms = []
+    for room in db.query("SELECT * FROM room WHERE event_id = ? ORDER BY code", [event_id]):
+        members = sorted(
+            (seated[r["id"]][1], r["name"], r["unit"])
+            for r in pool
+            if seated.get(r["id"], ("",))[0] == room["code"]
+        )
+        rooms.append(
+            {
+                "code": room["code"],
+                "name": room["name"],
+                "raters": [{"seat": n, "name": name, "unit": unit} for n, name, unit in members],
+            }
+        )
+    return {
+        "rooms": rooms,
+        "reserves": [{"name": r["name"], "unit": r["unit"]} for r in pool if r["id"] not in seated],
+    }
 
 
 def party_view(store: Store, token: object) -> dict[str, Any] | None:
@@ -461,15 +606,16 @@ def party_view(store: Store, token: object) -> dict[str, Any] | None:
     if party is None:
         return None
     with store.read() as db:
-        view = draw_view(db, party["event_id"])
+        row = next(iter(db.query("SELECT * FROM lot_draw WHERE id = ?", [party["draw_id"]])))
+        view = draw_view(db, row)
     return {
         "position": party["position"],
         "label": party["label"],
         "committed": party["commitment"] is not None,
         "commitment": party["commitment"],
         "revealed": party["value"] is not None,
-        "current": view is not None and view["id"] == party["draw_id"],
-        "draw": view if view is not None and view["id"] == party["draw_id"] else None,
+        "current": view["state"] in (DrawState.COMMITTING, DrawState.REVEALING),
+        "draw": view,
     }
 
 
@@ -497,7 +643,7 @@ def end_interviews(store: Store, event_id: int, actor: str) -> None:
             iter(
                 db.query(
                     "SELECT id, pool FROM lot_draw WHERE event_id = ? AND state = 'drawn'"
-                    " ORDER BY id DESC LIMIT 1",
+                    " AND purpose = 'order' ORDER BY id DESC LIMIT 1",
                     [event_id],
                 )
             ),

@@ -371,6 +371,13 @@ CATALOG: dict[str, dict[str, str]] = {
 CATALOG["zh"].update(
     {
         "lot.title": "公开抽签",
+        "lot.purpose": "抽签内容",
+        "lot.purpose.order": "考生面试顺序抽签",
+        "lot.purpose.raters": "评委分配考场抽签",
+        "lot.pool_raters": "抽签池：{n} 名评委，按名册顺序",
+        "lot.placement": "评委分配结果",
+        "lot.reserves": "无法回避冲突、列为备用：{names}",
+        "error.lot_rooms_unset": "有评委申报了回避考生，请先完成考生抽签（分配考场）。",
         "lot.state.committing": "各方提交承诺中",
         "lot.state.revealing": "各方揭示中",
         "lot.state.drawn": "抽签完成",
@@ -452,6 +459,16 @@ CATALOG["zh"].update(
 CATALOG["en"].update(
     {
         "lot.title": "Public lot draw",
+        "lot.purpose": "What is drawn",
+        "lot.purpose.order": "Candidates' interview order",
+        "lot.purpose.raters": "Raters into rooms",
+        "lot.pool_raters": "Pool: {n} raters in roster order",
+        "lot.placement": "Where the raters sit",
+        "lot.reserves": "Reserves (no room free of a conflict): {names}",
+        "error.lot_rooms_unset": (
+            "A rater declared a conflict with a candidate: draw the candidates' order "
+            "(their rooms) first."
+        ),
         "lot.state.committing": "Parties committing",
         "lot.state.revealing": "Parties revealing",
         "lot.state.drawn": "Draw complete",

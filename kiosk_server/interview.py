@@ -34,7 +34,7 @@ from seal.record import BOUND_FIELDS, commitment, rubric_version
 from seal.signing import canonical, load_public_key, sign, unb64u, verify
 
 from .audit import record, record_refusal
-from .ceremony import draw_view
+from .ceremony import draws_view
 from .errors import UserError
 from .evidence import receipt, sign_head
 from .storage import Store, utcnow
@@ -908,7 +908,7 @@ def board(
                 "interviews_ended": event["interviews_ended_at"] is not None,
             },
             "rooms": rooms,
-            "draw": draw_view(db, event_id),
+            "draws": draws_view(db, event_id),
             # The number -> name mapping, published only once the interviews have ended.
             "names": published_names(db, event) if event["interviews_ended_at"] else None,
         }

@@ -97,8 +97,18 @@ def lot_qr() -> Any:
     from .ceremony import draw_view
 
     ev = event_id()
+    wanted = request.args.get("draw", "")
     with store().read() as db:
-        view = None if ev is None else draw_view(db, ev)
+        row = next(
+            iter(
+                db.query(
+                    "SELECT * FROM lot_draw WHERE event_id = ? AND id = ?",
+                    [ev, int(wanted) if wanted.isdigit() else 0],
+                )
+            ),
+            None,
+        )
+        view = None if row is None else draw_view(db, row)
     if view is None or view["command"] is None:
         return "", 404
     text = f"{view['command']}\n# pool sha256 {view['pool_digest']}"

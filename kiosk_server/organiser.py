@@ -71,9 +71,19 @@ def lot_sheet() -> Any:
     if ev is None:
         abort(404)
     with store().read() as db:
-        view = ceremony.draw_view(db, ev)
-    if view is None or view["state"] not in ("committing", "revealing"):
-        return render_template("lot_sheet.html", parties=[], draw=view)
+        active = next(
+            iter(
+                db.query(
+                    "SELECT * FROM lot_draw WHERE event_id = ?"
+                    " AND state IN ('committing', 'revealing')",
+                    [ev],
+                )
+            ),
+            None,
+        )
+        view = None if active is None else ceremony.draw_view(db, active)
+    if view is None:
+        return render_template("lot_sheet.html", parties=[], draw=None)
     parties = ceremony.party_tokens(store(), token_key(), view["id"])
     for party in parties:
         party["url"] = public_url(url_for("party.page", token=party["token"]))
@@ -245,6 +255,7 @@ class Live(Audience):
             data.get("parties"),
             data.get("reason"),
             self.actor(),
+            purpose=data.get("purpose", "order"),
         )
         publish(tablets=False)
         return {"ok": True, "draw_id": draw_id, "sheet": url_for("organiser.lot_sheet")}

@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS rater (
     event_id INTEGER NOT NULL REFERENCES event(id),
     name TEXT NOT NULL,
     unit TEXT NOT NULL DEFAULT '',
-    seat_id INTEGER UNIQUE REFERENCES seat(id)
+    seat_id INTEGER UNIQUE REFERENCES seat(id),
+    conflicts TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS seat (
     id INTEGER PRIMARY KEY,
@@ -159,7 +160,7 @@ CREATE TABLE IF NOT EXISTS opening (
 CREATE TABLE IF NOT EXISTS lot_draw (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
-    purpose TEXT NOT NULL CHECK (purpose IN ('order')),
+    purpose TEXT NOT NULL CHECK (purpose IN ('order', 'raters')),
     hash TEXT NOT NULL CHECK (hash IN ('sha256', 'md5')),
     pool TEXT NOT NULL,
     pool_digest TEXT NOT NULL,

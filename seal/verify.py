@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ballot.lots import LotError, parse_source, pool_digest, source_commitment
+from ballot.lots import (
+    LotError,
+    Rater,
+    draw_raters,
+    parse_source,
+    pool_digest,
+    source_commitment,
+)
 from ballot.lots import draw as lot_draw
 from ballot.scoring import RubricItem, SheetError, panel_result, sheet_total, validate_sheet
 
@@ -332,6 +339,9 @@ class Replay:
     def on_lot_draw_started(self, index: int, entry: dict, data: dict) -> None:
         self.draws[data["draw"]] = {
             **{k: data[k] for k in ("pool_size", "pool_digest", "hash")},
+            "purpose": data.get("purpose", "order"),
+            "raters": data.get("raters"),
+            "rooms": data.get("rooms"),
             "parties": len(data["parties"]),
             "commitments": {},
             "values": {},
@@ -374,6 +384,23 @@ class Replay:
         if key != data["key"] or [s.selected for s in steps] != data["order"]:
             self.fail(index, f"draw {data['draw']}: the sources do not give the order announced")
         draw_["drawn"] = data["order"]
+        if draw_["purpose"] == "raters":
+            placed = draw_raters(
+                [
+                    Rater(str(i), r["unit"], frozenset(r["avoid"]))
+                    for i, r in enumerate(draw_["raters"], start=1)
+                ],
+                [room["code"] for room in draw_["rooms"]],
+                {room["code"]: room["seats"] for room in draw_["rooms"]},
+                [parse_source(v) for v in values],
+                draw_["hash"],
+            )
+            placement = {code: [int(p) for p in ms] for code, ms in placed.rooms.items()}
+            if (
+                placement != data["placement"]
+                or [int(p) for p in placed.reserves] != data["reserves"]
+            ):
+                self.fail(index, f"draw {data['draw']}: the raters were not seated as drawn")
 
     def on_interviews_ended(self, index: int, entry: dict, data: dict) -> None:
         if data["draw"] is None:

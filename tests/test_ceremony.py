@@ -62,7 +62,7 @@ def numbers(app: Flask) -> dict[str, tuple[int, int]]:
 
 def test_a_draw_from_commit_to_numbers(app: Flask, event: Event, room: Room) -> None:
     parties = start(room, app)
-    board = last(room.observer, "/observer", "board")["draw"]
+    board = last(room.observer, "/observer", "board")["draws"][0]
     assert board["state"] == "committing" and board["pool_size"] == len(POOL)
     assert board["pool_digest"] == pool_digest(POOL)
     assert [p["label"] for p in board["parties"]] == ["组织者", "纪检监督员", "考生代表"]
@@ -74,7 +74,7 @@ def test_a_draw_from_commit_to_numbers(app: Flask, event: Event, room: Room) -> 
     assert parties[0].commit().json["error"]["code"] == "lot_not_committing"
     for party in parties[1:]:
         assert party.commit().status_code == 200
-    board = last(room.observer, "/observer", "board")["draw"]
+    board = last(room.observer, "/observer", "board")["draws"][0]
     assert board["state"] == "revealing"
     assert [p["commitment"] for p in board["parties"]] == [
         source_commitment(p.value, p.salt) for p in parties
@@ -87,12 +87,12 @@ def test_a_draw_from_commit_to_numbers(app: Flask, event: Event, room: Room) -> 
     assert parties[1].reveal(salt="0" * 32).json["error"]["code"] == "lot_reveal_mismatch"
     refusals = [a for a in event.audit("lot_revealed") if a["disposition"] == "refused"]
     assert len(refusals) == 2
-    board = last(room.observer, "/observer", "board")["draw"]
+    board = last(room.observer, "/observer", "board")["draws"][0]
     assert board["parties"][1]["refused"] == 2 and board["key"] is None
 
     for party in parties:
         assert party.reveal().status_code == 200
-    board = last(room.observer, "/observer", "board")["draw"]
+    board = last(room.observer, "/observer", "board")["draws"][0]
     assert board["state"] == "drawn"
     # Recomputed here from the published inputs alone.
     key, steps = draw(len(POOL), len(POOL), [[int(n) for n in s.split()] for s in SOURCES])
@@ -122,7 +122,7 @@ def test_redraws_need_a_reason_and_are_counted(app: Flask, event: Event, room: R
     assert parties[0].commit().json["error"]["code"] == "lot_not_committing"
     assert room.act("lot_start", parties=None)["error"]["code"] == "lot_redraw_reason"
     start(room, app, reason="考生代表手机没电，重新抽签")
-    board = last(room.observer, "/observer", "board")["draw"]
+    board = last(room.observer, "/observer", "board")["draws"][0]
     assert (board["attempt"], board["attempts"]) == (2, 2)
     assert board["reason"] == "考生代表手机没电，重新抽签"
     started = [a for a in event.audit("lot_draw_started") if a["disposition"] == "accepted"]
@@ -278,3 +278,72 @@ def test_party_pages_and_tokens(app: Flask, room: Room) -> None:
     assert limited.status_code == 429
     sheet = room.http.get("/organiser/lot-sheet").get_data(as_text=True)
     assert all(p.token in sheet for p in parties)
+
+
+def test_raters_are_drawn_into_rooms_around_their_conflicts(
+    app: Flask, event: Event, room: Room, tmp_path: Any
+) -> None:
+    from kiosk_server.importer import import_setup
+
+    from .conftest import write_csv
+
+    # Six raters, two pairs from one unit; one declares a conflict with a candidate.
+    raters = write_csv(
+        tmp_path / "raters.csv",
+        [
+            ["姓名", "单位", "回避考生"],
+            ["赵一", "组织部", ""],
+            ["钱二", "组织部", ""],
+            ["孙三", "纪委", "R001"],
+            ["李四", "纪委", ""],
+            ["周五", "人社局", ""],
+            ["吴六", "党校", "R009"],
+        ],
+    )
+    with app.app_context():
+        with pytest.raises(Exception, match="unknown candidate 'R009'"):
+            import_setup(store(), event.id, {"raters": raters})
+    raters.write_text(raters.read_text(encoding="utf-8").replace("R009", ""), encoding="utf-8")
+    with app.app_context():
+        import_setup(store(), event.id, {"raters": raters})
+    complete(start(room, app))  # the candidates' order first: it decides their rooms
+    ack = room.ok("lot_start", parties=["组织者", "纪检监督员"], purpose="raters")
+    with app.app_context():
+        tokens = [p["token"] for p in party_tokens(store(), token_key(), ack["draw_id"])]
+    complete([Party(app.test_client(), t, v) for t, v in zip(tokens, ["31", "7 7"], strict=True)])
+    board = last(room.observer, "/observer", "board")
+    assert [d["purpose"] for d in board["draws"]] == ["order", "raters"]
+    placement = board["draws"][1]["placement"]
+    seated = {r["name"]: p["code"] for p in placement["rooms"] for r in p["raters"]}
+    by_room: dict[str, list[str]] = {}
+    for name, code in seated.items():
+        by_room.setdefault(code, []).append(name)
+    units = {"赵一": "组织部", "钱二": "组织部", "孙三": "纪委", "李四": "纪委"}
+    for members in by_room.values():
+        found = [units[m] for m in members if m in units]
+        assert len(found) == len(set(found)), "two raters of one unit in a room"
+    r001_room = store(app).row(
+        "SELECT room.code FROM candidate JOIN room ON room.id = candidate.room_id"
+        " WHERE reg_no = 'R001'"
+    )["code"]
+    assert seated.get("孙三") != r001_room
+    # The database agrees with the screen, and the log replays.
+    rows = store(app).rows(
+        "SELECT rater.name, room.code FROM rater JOIN seat ON seat.id = rater.seat_id"
+        " JOIN room ON room.id = seat.room_id"
+    )
+    assert {r["name"]: r["code"] for r in rows} == seated
+    leaves = [
+        json.loads(r["data"]) for r in store(app).rows("SELECT data FROM log_leaf ORDER BY idx")
+    ]
+    assert replay(leaves, event.id).failures == []
+    drawn = [x for x in leaves if x["type"] == "lot_drawn"][-1]
+    forged = json.loads(json.dumps(leaves))
+    target = [x for x in forged if x["type"] == "lot_drawn"][-1]
+    codes = list(target["data"]["placement"])
+    first, second = codes[0], codes[1]
+    target["data"]["placement"][first], target["data"]["placement"][second] = (
+        drawn["data"]["placement"][second],
+        drawn["data"]["placement"][first],
+    )
+    assert any("not seated as drawn" in f for f in replay(forged, event.id).failures)

@@ -1,7 +1,7 @@
 /* The observer screen: redrawn from each "board" snapshot, live, no polling. */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraw } = window.Kiosk;
+  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("board-room");
   const rooms = new Map();
@@ -52,9 +52,9 @@ document.addEventListener("DOMContentLoaded", () => {
       renderFinished(field(node, "finished"), room.finished, board.names);
     }
     const lot = document.getElementById("lot");
-    renderDraw(lot, board.draw);
+    renderDraws(lot, board.draws);
     // While parties commit and reveal, the draw is what the room watches: put it first.
-    const drawing = board.draw && (board.draw.state === "committing" || board.draw.state === "revealing");
+    const drawing = board.draws.some((d) => d.state === "committing" || d.state === "revealing");
     if (drawing) roomsBox.before(lot); else roomsBox.after(lot);
     document.getElementById("ended").hidden = !board.event.interviews_ended;
   }

@@ -1,7 +1,7 @@
 /* The organiser console: acts through socket events with acks; redrawn from "console". */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraw } = window.Kiosk;
+  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("room-template");
   const nodes = new Map();
@@ -119,8 +119,8 @@ document.addEventListener("DOMContentLoaded", () => {
       if (round && round.result) result.append(renderResult(round.result));
       renderFinished(field(node, "finished"), room.finished, view.names);
     }
-    renderDraw(document.getElementById("lot"), view.draw);
-    const drawing = view.draw && (view.draw.state === "committing" || view.draw.state === "revealing");
+    renderDraws(document.getElementById("lot"), view.draws);
+    const drawing = view.draws.some((d) => d.state === "committing" || d.state === "revealing");
     const started = view.rooms.some((r) => r.round || r.finished.length);
     document.getElementById("lot-start").hidden = drawing || started;
     document.getElementById("lot-void").hidden = !drawing;
@@ -137,7 +137,8 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("lot-start").addEventListener("submit", async (e) => {
     e.preventDefault();
     const parties = document.getElementById("lot-parties").value.split("\n").map((s) => s.trim()).filter(Boolean);
-    const ack = await lotAct("lot_start", { parties, reason: document.getElementById("lot-reason").value });
+    const purpose = document.getElementById("lot-purpose").value;
+    const ack = await lotAct("lot_start", { parties, purpose, reason: document.getElementById("lot-reason").value });
     if (ack) { document.getElementById("lot-reason").value = ""; window.open(ack.sheet, "_blank"); }
   });
   document.getElementById("lot-void").addEventListener("submit", async (e) => {
