@@ -128,26 +128,7 @@ def start_draw(
     if purpose not in PURPOSES:
         raise UserError("malformed", field="purpose")
     with store.write() as db:
-        if _interviews_started(db, event_id):
-            raise UserError("lot_after_interviews")
-        if _active(db, event_id) is not None:
-            raise UserError("lot_in_progress")
-        rooms = list(db.query("SELECT id FROM room WHERE event_id = ?", [event_id]))
-        if not rooms:
-            raise UserError("unknown_room")
-        if purpose == "order":
-            pool: list[Any] = [
-                r["reg_no"]
-                for r in db.query(
-                    "SELECT reg_no FROM candidate WHERE event_id = ? ORDER BY reg_no", [event_id]
-                )
-            ]
-            members = pool
-        else:
-            pool = _rater_pool(db, event_id)
-            members = [f"{r['name']}|{r['unit']}" for r in pool]
-        if not pool:
-            raise UserError("lot_empty_pool")
+        pool, members = _pool(db, event_id, purpose)
         fixed = pool_digest(members)
         before = next(
             iter(
@@ -201,6 +182,40 @@ def start_draw(
             **(_rater_inputs(db, event_id, pool) if purpose == "raters" else {}),
         )
     return draw_id
+
+
+def _pool(db: sqlite_utils.Database, event_id: int, purpose: object) -> tuple[list[Any], list[str]]:
+    """The pool a draw may start with now, and its members as the digest lists them; or
+    the refusal that says why no draw may start."""
+    if _interviews_started(db, event_id):
+        raise UserError("lot_after_interviews")
+    if _active(db, event_id) is not None:
+        raise UserError("lot_in_progress")
+    if next(iter(db.query("SELECT id FROM room WHERE event_id = ?", [event_id])), None) is None:
+        raise UserError("unknown_room")
+    if purpose == "order":
+        pool: list[Any] = [
+            r["reg_no"]
+            for r in db.query(
+                "SELECT reg_no FROM candidate WHERE event_id = ? ORDER BY reg_no", [event_id]
+            )
+        ]
+        members = pool
+    else:
+        pool = _rater_pool(db, event_id)
+        members = [f"{r['name']}|{r['unit']}" for r in pool]
+    if not pool:
+        raise UserError("lot_empty_pool")
+    return pool, members
+
+
+def check_start(store: Store, event_id: int, parties: object, purpose: object) -> None:
+    """Check a draw could start now (before a re-draw is asked of a monitor)."""
+    _labels(parties)
+    if purpose not in PURPOSES:
+        raise UserError("malformed", field="purpose")
+    with store.read() as db:
+        _pool(db, event_id, purpose)
 
 
 def _rater_pool(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
@@ -488,6 +503,49 @@ def _seat_raters(
     )
 
 
+def is_redraw(store: Store, event_id: int, purpose: object) -> bool:
+    """Whether a draw of this purpose was started before (a re-draw needs a monitor)."""
+    return (
+        store.row("SELECT id FROM lot_draw WHERE event_id = ? AND purpose = ?", [event_id, purpose])
+        is not None
+    )
+
+
+def void_check(store: Store, event_id: int, reason: object) -> str:
+    """Check a void before it is asked of a monitor; returns the reason."""
+    text = _reason(reason)
+    if text is None:
+        raise UserError("reason_required", field="reason")
+    with store.read() as db:
+        if _active(db, event_id) is None:
+            raise UserError("lot_none_active")
+    return text
+
+
+def end_check(store: Store, event_id: int) -> None:
+    """Check the interviews can end before it is asked of a monitor."""
+    with store.read() as db:
+        _end_preconditions(db, event_id)
+
+
+def _end_preconditions(db: sqlite_utils.Database, event_id: int) -> None:
+    event = next(iter(db.query("SELECT * FROM event WHERE id = ?", [event_id])))
+    if event["interviews_ended_at"] is not None:
+        raise UserError("interviews_already_ended")
+    open_ = next(
+        iter(
+            db.query(
+                "SELECT count(*) AS n FROM candidate WHERE event_id = ?"
+                " AND draw_number IS NOT NULL AND id NOT IN"
+                " (SELECT candidate_id FROM round WHERE state = 'closed')",
+                [event_id],
+            )
+        )
+    )["n"]
+    if open_:
+        raise UserError("interviews_not_finished", n=open_)
+
+
 def void_draw(store: Store, event_id: int, reason: object, actor: str) -> None:
     """Abandon the draw in progress (a party's device lost, a party absent), with a reason.
     It stays on record and counts as an attempt."""
@@ -624,21 +682,7 @@ def end_interviews(store: Store, event_id: int, actor: str) -> None:
     publish the pool and the number -> person mapping in the log, so the draw can be
     recomputed and the results read with names."""
     with store.write() as db:
-        event = next(iter(db.query("SELECT * FROM event WHERE id = ?", [event_id])))
-        if event["interviews_ended_at"] is not None:
-            raise UserError("interviews_already_ended")
-        open_ = next(
-            iter(
-                db.query(
-                    "SELECT count(*) AS n FROM candidate WHERE event_id = ?"
-                    " AND draw_number IS NOT NULL AND id NOT IN"
-                    " (SELECT candidate_id FROM round WHERE state = 'closed')",
-                    [event_id],
-                )
-            )
-        )["n"]
-        if open_:
-            raise UserError("interviews_not_finished", n=open_)
+        _end_preconditions(db, event_id)
         drawn = next(
             iter(
                 db.query(

@@ -110,6 +110,8 @@ def write_setup(
                     "县委组织部" if seat == 1 else rng.choice(UNITS),
                     code,
                     seat,
+                    # one declared conflict (回避), for the rater draw to honour
+                    people[-1][0] if (code, seat) == (rooms[0][0], 3) else "",
                 ]
             )
     return {
@@ -129,6 +131,8 @@ def write_setup(
         "candidates": _write(
             folder / "candidates.csv", ["报名号", "姓名", "单位", "第一志愿", "第二志愿"], people
         ),
-        "raters": _write(folder / "raters.csv", ["姓名", "单位", "考场", "席位"], raters),
+        "raters": _write(
+            folder / "raters.csv", ["姓名", "单位", "考场", "席位", "回避考生"], raters
+        ),
         "draw": _write(folder / "draw.csv", ["抽签号", "报名号", "考场"], draw),
     }

@@ -63,7 +63,7 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "room": ("room", "考场"),
     },
 }
-OPTIONAL = {"unit", "preference2", "room", "seat", "label_en"}
+OPTIONAL = {"unit", "preference2", "room", "seat", "label_en", "conflicts"}
 
 
 class ImportFault(ValueError):

@@ -266,6 +266,27 @@ def close_round(store: Store, event_id: int, round_id: object, reason: object, a
         _announce_close(store, db, found, text, actor)
 
 
+def early_close(store: Store, event_id: int, round_id: object, reason: object) -> str | None:
+    """Check a close before it is asked of a monitor: the reason it needs when seated
+    raters are still pending (an early close), or None when the close is not early."""
+    with store.read() as db:
+        found = _round(db, event_id, round_id)
+        if found["state"] != RoundState.OPEN:
+            raise UserError("round_not_open")
+        if _pending_count(db, found["id"]) == 0:
+            return None
+        return _reason(reason, required=True)
+
+
+def finalise_check(store: Store, event_id: int, round_id: object, reason: object) -> str:
+    """Check a publish-with-openings-missing before it is asked of a monitor."""
+    with store.read() as db:
+        found = _round(db, event_id, round_id)
+        if found["state"] != RoundState.REVEALING:
+            raise UserError("round_not_revealing")
+    return str(_reason(reason, required=True))
+
+
 def finalise_round(
     store: Store, event_id: int, round_id: object, reason: object, actor: str
 ) -> None:
@@ -883,6 +904,12 @@ def event_row(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
     return found
 
 
+def pending_approvals(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
+    from .approval import pending  # approval runs interview's acts: imported late
+
+    return pending(db, event_id)
+
+
 def board(
     store: Store, event_id: int, organiser: bool = False, online: set[int] | None = None
 ) -> dict[str, Any]:
@@ -909,6 +936,7 @@ def board(
             },
             "rooms": rooms,
             "draws": draws_view(db, event_id),
+            "approvals": pending_approvals(db, event_id),  # two-person acts awaiting a yes
             # The number -> name mapping, published only once the interviews have ended.
             "names": published_names(db, event) if event["interviews_ended_at"] else None,
         }

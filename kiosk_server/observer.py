@@ -13,14 +13,23 @@ from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from seal.signing import canonical
 
-from . import interview
+from . import approval, interview
 from .audit import record_refusal
 from .auth import client_key, limiter
 from .enrolment import authenticate_observer, enrol_observer, observer_for_token
 from .errors import UserError
 from .evidence import consistency, latest_head
 from .i18n import normalise_lang
-from .live import Audience, client_lang, event_id, publish, store, with_credential
+from .live import (
+    Audience,
+    client_lang,
+    event_id,
+    guarded,
+    publish,
+    store,
+    token_key,
+    with_credential,
+)
 from .qr import svg as qr_svg
 
 NAMESPACE = "/observer"
@@ -161,3 +170,31 @@ class Live(Audience):
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()
+
+    def event(self) -> int | None:
+        return int(self.identity()["event_id"])
+
+    @guarded("approval_confirmed")
+    def on_approve(self, *args: Any) -> dict[str, Any]:
+        """The monitor's yes to an irreversible act the organiser asked for."""
+        if len(args) != 1 or not isinstance(args[0], dict):
+            raise UserError("malformed")
+        result = approval.confirm(
+            store(), token_key(), self.event() or 0, args[0].get("approval_id"), self.actor()
+        )
+        if "seat_id" in result:  # a re-issued seat: its old tablet is cut off now
+            from .rater import disconnect_seat
+
+            disconnect_seat(result["seat_id"])
+        publish()
+        return {"ok": True}
+
+    @guarded("approval_declined")
+    def on_decline(self, *args: Any) -> dict[str, Any]:
+        if len(args) != 1 or not isinstance(args[0], dict):
+            raise UserError("malformed")
+        approval.decide_not(
+            store(), self.event() or 0, args[0].get("approval_id"), self.actor(), "declined"
+        )
+        publish(tablets=False)
+        return {"ok": True}

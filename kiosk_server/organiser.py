@@ -13,9 +13,9 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
-from . import ceremony, interview
+from . import approval, ceremony, interview
 from .auth import organiser_required
-from .enrolment import issue_observer, issue_seat, pending_tokens
+from .enrolment import issue_observer, pending_tokens
 from .errors import UserError
 from .live import Audience, client_lang, event_id, guarded, presence, publish, store, token_key
 from .qr import svg
@@ -164,10 +164,18 @@ class Live(Audience):
 
     @guarded("close_round")
     def on_close(self, *args: Any) -> dict[str, Any]:
+        """A close with seated raters still pending is early: a monitor must confirm it."""
         data = _single(args)
-        interview.close_round(
-            store(), self.identity(), data.get("round_id"), data.get("reason"), self.actor()
+        reason = interview.early_close(
+            store(), self.identity(), data.get("round_id"), data.get("reason")
         )
+        if reason is not None:
+            return self._ask(
+                "close_early",
+                {"round_id": data["round_id"], "reason": reason},
+                {"round": data["round_id"], "reason": reason},
+            )
+        interview.close_round(store(), self.identity(), data.get("round_id"), None, self.actor())
         publish()
         return {"ok": True}
 
@@ -183,11 +191,14 @@ class Live(Audience):
     @guarded("finalise_round")
     def on_finalise(self, *args: Any) -> dict[str, Any]:
         data = _single(args)
-        interview.finalise_round(
-            store(), self.identity(), data.get("round_id"), data.get("reason"), self.actor()
+        reason = interview.finalise_check(
+            store(), self.identity(), data.get("round_id"), data.get("reason")
         )
-        publish()
-        return {"ok": True}
+        return self._ask(
+            "finalise",
+            {"round_id": data["round_id"], "reason": reason},
+            {"round": data["round_id"], "reason": reason},
+        )
 
     @guarded("pause_room")
     def on_pause(self, *args: Any) -> dict[str, Any]:
@@ -206,20 +217,18 @@ class Live(Audience):
     def on_reissue(self, *args: Any) -> dict[str, Any]:
         data = _single(args)
         seat_id = data.get("seat_id")
-        ev = self.identity()
         found = store().row(
-            "SELECT seat.id FROM seat JOIN room ON room.id = seat.room_id"
+            "SELECT seat.id, seat.number, room.name FROM seat JOIN room ON room.id = seat.room_id"
             " WHERE seat.id = ? AND room.event_id = ?",
-            [seat_id if isinstance(seat_id, int) else -1, ev],
+            [seat_id if isinstance(seat_id, int) else -1, self.identity()],
         )
         if found is None:
             raise UserError("unknown_seat")
-        token = issue_seat(store(), token_key(), found["id"], self.actor())
-        from .rater import disconnect_seat
-
-        disconnect_seat(found["id"])
-        publish()
-        return {"ok": True, "url": public_url(url_for("rater.enrol", token=token))}
+        return self._ask(
+            "reissue_seat",
+            {"seat_id": found["id"]},
+            {"room": found["name"], "seat": found["number"]},
+        )
 
     @guarded("issue_observer")
     def on_new_observer(self, *args: Any) -> dict[str, Any]:
@@ -247,7 +256,18 @@ class Live(Audience):
 
     @guarded("lot_draw_started")
     def on_lot_start(self, *args: Any) -> dict[str, Any]:
+        """A first draw runs at once; a re-draw needs a reason and a monitor."""
         data = _single(args)
+        purpose = data.get("purpose", "order")
+        if ceremony.is_redraw(store(), self.identity(), purpose):
+            ceremony.check_start(store(), self.identity(), data.get("parties"), purpose)
+            reason = data.get("reason")
+            if not isinstance(reason, str) or not reason.strip():
+                raise UserError("lot_redraw_reason")
+            if len(reason.strip()) > interview.MAX_REASON:
+                raise UserError("too_long", field="reason")
+            payload = {"parties": data.get("parties"), "reason": reason.strip(), "purpose": purpose}
+            return self._ask("lot_redraw", payload, {"purpose": purpose, "reason": reason.strip()})
         draw_id = ceremony.start_draw(
             store(),
             token_key(),
@@ -255,7 +275,7 @@ class Live(Audience):
             data.get("parties"),
             data.get("reason"),
             self.actor(),
-            purpose=data.get("purpose", "order"),
+            purpose=purpose,
         )
         publish(tablets=False)
         return {"ok": True, "draw_id": draw_id, "sheet": url_for("organiser.lot_sheet")}
@@ -263,13 +283,28 @@ class Live(Audience):
     @guarded("lot_draw_voided")
     def on_lot_void(self, *args: Any) -> dict[str, Any]:
         data = _single(args)
-        ceremony.void_draw(store(), self.identity(), data.get("reason"), self.actor())
-        publish(tablets=False)
-        return {"ok": True}
+        reason = ceremony.void_check(store(), self.identity(), data.get("reason"))
+        return self._ask("lot_void", {"reason": reason}, {"reason": reason})
 
     @guarded("interviews_ended")
     def on_end_interviews(self, *args: Any) -> dict[str, Any]:
         _single(args)
-        ceremony.end_interviews(store(), self.identity(), self.actor())
+        ceremony.end_check(store(), self.identity())
+        return self._ask("end_interviews", {}, {})
+
+    @guarded("approval_withdrawn")
+    def on_withdraw(self, *args: Any) -> dict[str, Any]:
+        data = _single(args)
+        approval.decide_not(
+            store(), self.identity(), data.get("approval_id"), self.actor(), "withdrawn"
+        )
         publish(tablets=False)
         return {"ok": True}
+
+    def _ask(self, action: str, payload: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+        """Log the request and show it to the monitors; the act waits for their yes."""
+        approval_id = approval.request(
+            store(), self.identity(), action, payload, summary, self.actor()
+        )
+        publish(tablets=False)
+        return {"ok": True, "pending": approval_id}

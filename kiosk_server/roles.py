@@ -69,11 +69,13 @@ SOCKET: dict[tuple[str, str], frozenset[str]] = {
             "lot_start",
             "lot_void",
             "end_interviews",
+            "withdraw",
         )
     },
     ("/rater", "connect"): RATER,
     **{("/rater", e): RATER for e in ("sync", "commit", "reveal", "receipt")},
     ("/observer", "connect"): OBSERVER,
+    **{("/observer", e): OBSERVER for e in ("approve", "decline")},
     ("/checkin", "connect"): CHECKIN,
     **{("/checkin", e): CHECKIN for e in ("arrive", "call_next", "confirm")},
 }

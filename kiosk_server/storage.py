@@ -186,6 +186,19 @@ CREATE TABLE IF NOT EXISTS lot_party (
     refused INTEGER NOT NULL DEFAULT 0,
     UNIQUE (draw_id, position)
 );
+CREATE TABLE IF NOT EXISTS approval (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    action TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT,
+    state TEXT NOT NULL
+        CHECK (state IN ('pending', 'running', 'confirmed', 'declined', 'withdrawn'))
+);
 CREATE TABLE IF NOT EXISTS log_leaf (
     event_id INTEGER NOT NULL REFERENCES event(id),
     idx INTEGER NOT NULL,

@@ -124,6 +124,14 @@ def event(app: Flask) -> Event:
     return Event(app)
 
 
+@pytest.fixture
+def room(app: Flask, event: Event) -> Any:
+    """A signed-in organiser and an observer screen over Socket.IO (test_interview_sockets)."""
+    from .test_interview_sockets import Room
+
+    return Room(app, event)
+
+
 def sheet(analysis: str = "37.5", expression: str = "28.5", bearing: str = "29") -> dict:
     return {"analysis": analysis, "expression": expression, "bearing": bearing}
 

@@ -377,6 +377,19 @@ def test_one_browser_is_one_tablet(open_page: Callable[..., Page], event: Event)
 def test_the_console_closes_early_with_a_reason_pauses_and_reissues(
     open_page: Callable[..., Page], live: str, event: Event
 ) -> None:
+    """The irreversible acts wait for a monitor: the observer screen shows the request
+    and its reason, and the act runs when the monitor confirms there."""
+    board = open_page("zh", viewport={"width": 1920, "height": 1080})
+    board.goto(f"/observe/{event.observer_token}")
+    board.get_by_role("button", name="打开监督屏").click()
+    asks = board.locator("#approvals")
+
+    def monitor_confirms(text: str) -> None:
+        expect(asks.locator(".approval-text")).to_contain_text(text)
+        board.once("dialog", lambda dialog: dialog.accept())
+        asks.get_by_role("button", name="确认执行").click()
+        expect(asks).to_be_hidden()
+
     console = open_page("zh")
     console.get_by_label("密码").fill(PASSWORD)
     console.get_by_role("button", name="登录").click()
@@ -407,11 +420,15 @@ def test_the_console_closes_early_with_a_reason_pauses_and_reissues(
         expect(room_b.locator('[data-field="error"]')).to_contain_text("原因")
         reason.fill("评委2、3 临时离场")
         room_b.locator('[data-act="close-confirm"]').click()
+        expect(room_b.locator('[data-field="error"]')).to_contain_text("等待监督员")
+        expect(console.locator("#approval-list")).to_contain_text("评委2、3 临时离场")
+        monitor_confirms("提前结束第")
         expect(room_b.locator(".rule")).to_contain_text("共 1 位评委，平均 70.00")
         expect(room_b.locator(".result")).to_contain_text("提前结束：评委2、3 临时离场")
         console.once("dialog", lambda dialog: dialog.accept())
         room_b.locator('li[data-seat="3"] [data-act="reissue"]').click()
-        expect(room_b.locator('[data-field="error"]')).to_contain_text("/enrol/")
+        expect(room_b.locator('[data-field="error"]')).to_contain_text("等待监督员")
+        monitor_confirms("评委3")
         expect(room_b.locator('li[data-seat="3"]')).to_contain_text("未登记")
         deadline = time.monotonic() + 5
         while not raters[2].revoked and time.monotonic() < deadline:

@@ -44,14 +44,14 @@ def run_session(app: Flask, event: Event) -> None:
     second = room.start_round("A")
     for n in range(1, 4):
         assert room.tablets[("A", n)].commit(sheet("33.5", "22", "22"))["ok"]
-    room.ok("close", round_id=second, reason="评委4、5 临时离场")
+    room.confirm(room.ok("close", round_id=second, reason="评委4、5 临时离场"))
     room.reveal_all(second)
     third = room.start_round("B")
     for n in range(1, 4):
         assert room.tablets[("B", n)].commit(sheet("38", "28", "28"))["ok"]
     for n in (1, 2):
         assert room.tablets[("B", n)].reveal(third)["ok"]
-    room.ok("finalise", round_id=third, reason="评委3 平板故障")
+    room.confirm(room.ok("finalise", round_id=third, reason="评委3 平板故障"))
     absent = room.ok("call", room_id=event.rooms["A"])["round_id"]
     room.ok("absent", round_id=absent)
 

@@ -25,11 +25,6 @@ SOURCES = ["9319", "2 5 12 8 10", "9 18 26 34 41 45"]
 POOL = sorted(c[0] for c in CANDIDATES)
 
 
-@pytest.fixture
-def room(app: Flask, event: Event) -> Room:
-    return Room(app, event)
-
-
 class Party:
     """One party's phone: its link token, its number, its salt."""
 
@@ -48,8 +43,12 @@ class Party:
 
 def start(room: Room, app: Flask, reason: str | None = None) -> list[Party]:
     ack = room.ok("lot_start", parties=None, reason=reason)
+    if reason is not None:  # a re-draw: it waits for a monitor's yes
+        assert "draw_id" not in ack
+        room.confirm(ack)
+    draw_id = store(app).row("SELECT max(id) AS id FROM lot_draw")["id"]
     with app.app_context():
-        tokens = [p["token"] for p in party_tokens(store(), token_key(), ack["draw_id"])]
+        tokens = [p["token"] for p in party_tokens(store(), token_key(), draw_id)]
     return [Party(app.test_client(), t, v) for t, v in zip(tokens, SOURCES, strict=True)]
 
 
@@ -118,7 +117,7 @@ def test_redraws_need_a_reason_and_are_counted(app: Flask, event: Event, room: R
     parties = start(room, app)
     assert room.act("lot_start", parties=None)["error"]["code"] == "lot_in_progress"
     assert room.act("lot_void", reason="")["error"]["code"] == "reason_required"
-    room.ok("lot_void", reason="考生代表手机没电")
+    room.confirm(room.ok("lot_void", reason="考生代表手机没电"))
     assert parties[0].commit().json["error"]["code"] == "lot_not_committing"
     assert room.act("lot_start", parties=None)["error"]["code"] == "lot_redraw_reason"
     start(room, app, reason="考生代表手机没电，重新抽签")
@@ -217,7 +216,9 @@ def test_check_in_calls_the_arrived_and_names_wait_for_the_end(
             room.ok("absent", round_id=ack["round_id"])
     board = last(room.observer, "/observer", "board")
     assert board["names"] is None and not board["event"]["interviews_ended"]
-    room.ok("end_interviews")
+    asked = room.ok("end_interviews")
+    assert last(room.observer, "/observer", "board")["names"] is None  # not before the yes
+    room.confirm(asked)
     assert room.act("end_interviews")["error"]["code"] == "interviews_already_ended"
     board = last(room.observer, "/observer", "board")
     given = numbers(app)

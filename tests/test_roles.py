@@ -45,7 +45,7 @@ class Actors:
                 ceremony.commit(store(), party, source_commitment(str(n), salt))
             for n, party in enumerate(parties):
                 ceremony.reveal(store(), party, str(n), salt)
-            self.party = parties[0]
+            self.party, self.draw_id = parties[0], draw_id
             self.checkin_tokens = iter(
                 [
                     issue_observer(store(), token_key(), event.id, f"c{n}", "test", role="checkin")
@@ -76,6 +76,7 @@ class Actors:
             "/observe/<token>": f"/observe/{self.event.observer_token}",
             "/api/log/consistency": "/api/log/consistency?first=1&second=1",
             "/lot/<token>": f"/lot/{self.party}",
+            "/observer/lot.svg": f"/observer/lot.svg?draw={self.draw_id}",
             "/api/lot/<token>": f"/api/lot/{self.party}",
             "/checkin/<token>": f"/checkin/{self.checkin_page}",
         }.get(rule, rule)

@@ -114,11 +114,18 @@ window.Kiosk = (() => {
     return box;
   }
 
+  /* A two-person request in words: what the organiser asked, and why. */
+  function describeApproval(a) {
+    const s = a.summary;
+    const what = t("approval.action." + a.action, { round: s.round ?? "", room: s.room ?? "", seat: s.seat ?? "", purpose: s.purpose ? t("lot.purpose." + s.purpose) : "" });
+    return s.reason ? what + " — " + t("approval.reason", { reason: s.reason }) : what;
+  }
+
   /* Every draw (the interview order, then the raters' rooms) into one container. */
   function renderDraws(container, draws) {
     container.hidden = draws.length === 0;
     container.replaceChildren(...draws.map(renderDraw));
   }
 
-  return { t, el, field, connect, lang, roomState, renderResult, renderFinished, renderDraws };
+  return { t, el, field, connect, lang, roomState, renderResult, renderFinished, renderDraws, describeApproval };
 })();

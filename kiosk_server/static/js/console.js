@@ -1,7 +1,7 @@
 /* The organiser console: acts through socket events with acks; redrawn from "console". */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws } = window.Kiosk;
+  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws, describeApproval } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("room-template");
   const nodes = new Map();
@@ -63,8 +63,10 @@ document.addEventListener("DOMContentLoaded", () => {
           const reason = field(node, "reason").value.trim();
           if (!reason) { field(node, "error").textContent = t("error.reason_required"); break; }
           const event = round.state === "revealing" ? "finalise" : "close";
-          if (await act(event, { round_id: round.id, reason }, node)) {
+          const ack = await act(event, { round_id: round.id, reason }, node);
+          if (ack) {
             field(node, "close-early").hidden = true; field(node, "reason").value = "";
+            if (ack.pending) field(node, "error").textContent = t("approval.asked");
           }
           break;
         }
@@ -72,7 +74,7 @@ document.addEventListener("DOMContentLoaded", () => {
         case "reissue": {
           if (!window.confirm(t("console.reissue_confirm"))) break;
           const ack = await act("reissue", { seat_id: parseInt(button.dataset.seat, 10) }, node);
-          if (ack) field(node, "error").textContent = ack.url;
+          if (ack) field(node, "error").textContent = t("approval.asked");
           break;
         }
       }
@@ -127,11 +129,20 @@ document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("lot-sheet-link").hidden = !drawing;
     document.getElementById("end-interviews").hidden = view.event.interviews_ended;
     document.getElementById("ended-note").hidden = !view.event.interviews_ended;
+    const asks = document.getElementById("approvals");
+    asks.hidden = view.approvals.length === 0;
+    document.getElementById("approval-list").replaceChildren(...view.approvals.map((a) => el("li", { "data-approval": a.id },
+      describeApproval(a) + " ",
+      el("button", { type: "button", class: "link", "data-withdraw": a.id, text: t("approval.withdraw") }))));
     document.getElementById("observers").replaceChildren(...view.observers.map((o) =>
       el("li", { "data-role": o.role }, (o.role === "checkin" ? t("checkin.title") + " " : "") + o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
   }
 
   socket.on("console", draw);
+  document.getElementById("approval-list").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-withdraw]");
+    if (button) act("withdraw", { approval_id: Number(button.dataset.withdraw) }, null, document.getElementById("approval-error"));
+  });
   const lotError = document.getElementById("lot-error");
   const lotAct = (event, payload) => act(event, payload, null, lotError);
   document.getElementById("lot-start").addEventListener("submit", async (e) => {
