@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -552,3 +553,32 @@ def test_a_composite_exists_exactly_when_every_stage_has_a_mark(
         if complete:
             assert r.scores.composite == sum(s.score for s in r.scores.stages)
     json.dumps(results_document(results), ensure_ascii=False)
+
+
+# --- the documentation's reason table is what the code says --------------------------
+
+DOC_EXAMPLES = {
+    ReasonCode.ASSIGNED: {"pref": 1, "rank": 1, "seats": 1, "tied": 0},
+    ReasonCode.POST_FULL: {"pref": 1, "rank": 3, "seats": 2, "tied": 0},
+    ReasonCode.HIGHER_PREFERENCE: {"pref": 2, "assigned": 1},
+    ReasonCode.BELOW_THRESHOLD: {
+        "pref": 1,
+        "measure": "composite",
+        "value": "79.85",
+        "minimum": "80",
+    },
+    ReasonCode.TIE_UNRESOLVED: {"pref": 1, "rank": 1, "tied": 1, "left": 1},
+    ReasonCode.DEPENDS_ON_TIE: {"pref": 2},
+    ReasonCode.ABSENT: {"stage": "interview"},
+    ReasonCode.STAGE_MISSING: {"stage": "interview"},
+    ReasonCode.NOT_ADVANCED: {"ratio": 3},
+}
+
+
+def test_every_reason_is_documented_in_both_languages() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "results.md").read_text(encoding="utf-8")
+    assert set(DOC_EXAMPLES) == set(ReasonCode)
+    for code, params in DOC_EXAMPLES.items():
+        reason = Reason(code, params)
+        row = f"| `{code.value}` | {render(reason, 'zh')} | {render(reason, 'en')} |"
+        assert row in doc, row
