@@ -175,7 +175,7 @@ class Contest:
 @dataclass(frozen=True)
 class Allocation:
     outcomes: Mapping[str, frozenset[str | None]]  # each ranked candidate's possible posts
-    states: tuple[frozenset[tuple[str, str | None]], ...]  # every possible allocation
+    states: tuple[Mapping[str, str | None], ...]  # every possible allocation: who gets what
     contests: tuple[Contest, ...]
 
     def decided(self, candidate: str) -> bool:
@@ -217,12 +217,12 @@ def allocate(
             contests.add(Contest(post, tied, left[post]))
         found: set[State] = set()
         for first in sorted(members):
-            post = wanted[first]
+            taken = wanted[first]
             after = dict(left)
-            if post is not None:
-                after[post] -= 1
+            if taken is not None:
+                after[taken] -= 1
             for rest in outcomes(members - {first}, after):
-                found.add(rest | {(first, post)})
+                found.add(rest | {(first, taken)})
         return found
 
     states: set[State] = {frozenset()}
@@ -241,10 +241,10 @@ def allocate(
     for state in states:
         for member, post in state:
             possible.setdefault(member, set()).add(post)
-    ordered = tuple(sorted(states, key=lambda s: sorted((m, p or "") for m, p in s)))
+    ordered = sorted(states, key=lambda s: sorted((m, p or "") for m, p in s))
     return Allocation(
         {m: frozenset(p) for m, p in possible.items()},
-        ordered,
+        tuple(dict(s) for s in ordered),
         tuple(sorted(contests, key=lambda c: (c.post, c.candidates))),
     )
 
@@ -275,7 +275,7 @@ def preference_reasons(
             continue
         verdicts = set()
         for state in allocation.states:
-            got = dict(state)[candidate]
+            got = state[candidate]
             if got == post:
                 verdicts.add((ReasonCode.ASSIGNED, 0))
             elif got is not None and preferences.index(got) < number - 1:

@@ -89,12 +89,13 @@ MEASURES = {
 
 def render(reason: Reason, lang: str = "zh") -> str:
     """The reason as a sentence in ``lang`` (``zh`` or ``en``)."""
-    params: dict[str, object] = dict(reason.params)
+    given = reason.params
+    params: dict[str, object] = dict(given)
     ordinals = ORDINALS[lang]
-    if "pref" in params:
-        params["pref"] = ordinals.get(int(params["pref"]), str(params["pref"]))
-    if "assigned" in params:
-        params["assigned"] = ordinals.get(int(params["assigned"]), str(params["assigned"]))
+    for key in ("pref", "assigned"):
+        if key in given:
+            params[key] = ordinals.get(int(given[key]), str(given[key]))
+    if "assigned" in given:
         params["assigned_lower"] = str(params["assigned"]).lower()
     if "rank" in params and params.get("tied"):
         params["rank"] = f"{params['rank']}（并列）" if lang == "zh" else f"{params['rank']} (tied)"

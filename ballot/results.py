@@ -275,7 +275,7 @@ def compute_results(
             for cid in unranked_ids
             if post.code in by_id[cid].preferences
         ]
-        holders = [{m for m, p in s if p == post.code} for s in allocation.states]
+        holders = [{m for m, p in s.items() if p == post.code} for s in allocation.states]
         always = set.intersection(*holders) if holders else set()
         most = max((len(h) for h in holders), default=0)
         appointed = tuple(cid for cid in ranked_ids if cid in always)

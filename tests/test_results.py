@@ -9,6 +9,7 @@ import json
 import random
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -300,7 +301,8 @@ def test_a_threshold_leaves_a_candidate_ranked_but_without_a_post() -> None:
     figures = {"R1": marks("79.5", "80", "80"), "R2": marks("70", "70", "70")}  # 79.85; 70.00
     rules = ResultRules(thresholds=Thresholds(min_composite=D(80)))
     results = compute_results(POSTS, candidates, figures, rules)
-    assert [(r.candidate.id, r.place.rank, r.eligible, r.post) for r in results.candidates] == [
+    placed = [(r.candidate.id, r.place, r.eligible, r.post) for r in results.candidates]
+    assert [(c, p and p.rank, e, post) for c, p, e, post in placed] == [
         ("R1", 1, False, None),
         ("R2", 2, False, None),
     ]
@@ -524,7 +526,8 @@ def test_results_never_depend_on_the_order_of_the_lists(event: tuple, rnd: rando
     rnd.shuffle(shuffled_posts)
     rnd.shuffle(shuffled)
     again = compute_results(shuffled_posts, shuffled, dict(reversed(list(figures.items()))))
-    first, second = results_document(results), results_document(again)
+    first: dict[str, Any] = results_document(results)
+    second: dict[str, Any] = results_document(again)
     first["posts"].sort(key=lambda p: p["code"])
     second["posts"].sort(key=lambda p: p["code"])
     assert first == second
@@ -551,13 +554,14 @@ def test_a_composite_exists_exactly_when_every_stage_has_a_mark(
         complete = all(isinstance(s.figure, D) for s in r.scores.stages)
         assert (r.scores.composite is not None) == complete == (r.place is not None)
         if complete:
-            assert r.scores.composite == sum(s.score for s in r.scores.stages)
+            scores = [s.score for s in r.scores.stages if s.score is not None]
+            assert r.scores.composite == sum(scores, D(0))
     json.dumps(results_document(results), ensure_ascii=False)
 
 
 # --- the documentation's reason table is what the code says --------------------------
 
-DOC_EXAMPLES = {
+DOC_EXAMPLES: dict[ReasonCode, dict[str, str | int]] = {
     ReasonCode.ASSIGNED: {"pref": 1, "rank": 1, "seats": 1, "tied": 0},
     ReasonCode.POST_FULL: {"pref": 1, "rank": 3, "seats": 2, "tied": 0},
     ReasonCode.HIGHER_PREFERENCE: {"pref": 2, "assigned": 1},

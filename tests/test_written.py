@@ -172,7 +172,7 @@ CANDIDATES = [
     Candidate("H", "辛", ("P2",)),
     Candidate("I", "壬", ("P2",)),
 ]
-MARKS = {
+MARKS: dict[str, Figure] = {
     "A": D(90),
     "B": D(85),
     "C": D(85),
