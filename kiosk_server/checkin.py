@@ -12,16 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 import sqlite_utils
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from . import interview
 from .audit import record, record_refusal
-from .auth import client_key, limiter
-from .enrolment import authenticate_observer, enrol_observer, observer_for_token
+from .enrolment import authenticate_observer
 from .errors import UserError
-from .i18n import normalise_lang
-from .live import Audience, client_lang, event_id, guarded, publish, store, with_credential
+from .links import LinkRole
+from .live import Audience, client_lang, event_id, guarded, publish, store
 from .storage import Store, utcnow
 
 NAMESPACE = "/checkin"
@@ -156,53 +155,30 @@ def _room(db: sqlite_utils.Database, room: dict[str, Any], threshold: int) -> di
 # --- pages -----------------------------------------------------------------------------
 
 
+LINK = LinkRole(
+    ROLE,
+    CHECKIN_COOKIE,
+    "checkin.enrol_title",
+    "checkin.intro",
+    "checkin.enrol_submit",
+    "checkin.desk",
+)
+
+
 @bp.get("/checkin/<token>")
 def enrol(token: str) -> Any:
     """The page a check-in link opens; one tap spends the link."""
-    return render_template(
-        "observe.html",
-        observer=observer_for_token(store(), token, ROLE),
-        token=token,
-        error=None,
-        action=url_for("checkin.enrol_submit", token=token),
-        title="checkin.enrol_title",
-    )
+    return LINK.enrol_page(token)
 
 
 @bp.post("/checkin/<token>")
 def enrol_submit(token: str) -> Any:
-    lang = normalise_lang(request.cookies.get("lang"))
-    page = {"observer": None, "token": token, "action": "", "title": "checkin.enrol_title"}
-    if limiter("token").blocked(client_key()):
-        record_refusal(store(), "anonymous", "enrol_checkin", "too_many_attempts")
-        error = UserError("too_many_attempts").payload(lang)["error"]["message"]
-        return render_template("observe.html", error=error, **page), 429
-    try:
-        credential, _found = enrol_observer(store(), token, ROLE)
-    except UserError as err:
-        limiter("token").failed(client_key())
-        record_refusal(store(), "anonymous", "enrol_checkin", err.code)
-        error = err.payload(lang)["error"]["message"]
-        return render_template("observe.html", error=error, **page), 409
-    publish(tablets=False)
-    return with_credential(redirect(url_for("checkin.desk")), CHECKIN_COOKIE, credential)
+    return LINK.enrol_submit(token)
 
 
 @bp.get("/checkin")
 def desk() -> Any:
-    if authenticate_observer(store(), request.cookies.get(CHECKIN_COOKIE), ROLE) is None:
-        return (
-            render_template(
-                "observe.html",
-                observer=None,
-                token=None,
-                error=None,
-                action="",
-                title="checkin.enrol_title",
-            ),
-            401,
-        )
-    return render_template("checkin.html")
+    return render_template("checkin.html") if LINK.who() else LINK.refused()
 
 
 # --- the /checkin namespace --------------------------------------------------------------

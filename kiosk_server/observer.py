@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from seal.signing import canonical
 
 from . import approval, interview
 from .audit import record_refusal
-from .auth import client_key, limiter
-from .enrolment import authenticate_observer, enrol_observer, observer_for_token
+from .enrolment import authenticate_observer
 from .errors import UserError
 from .evidence import consistency, latest_head
-from .i18n import normalise_lang
+from .links import LinkRole
 from .live import (
     Audience,
     client_lang,
@@ -28,7 +27,6 @@ from .live import (
     publish,
     store,
     token_key,
-    with_credential,
 )
 from .qr import svg as qr_svg
 
@@ -37,38 +35,30 @@ OBSERVER_COOKIE = "kiosk_observer"
 bp = Blueprint("observer", __name__)
 
 
+LINK = LinkRole(
+    "observer",
+    OBSERVER_COOKIE,
+    "observe.title",
+    "observe.intro",
+    "observer.observe_submit",
+    "observer.screen",
+)
+
+
 @bp.get("/observe/<token>")
 def observe(token: str) -> Any:
     """The page an observer link opens; one tap spends the link and opens the board."""
-    return render_template(
-        "observe.html", observer=observer_for_token(store(), token), token=token, error=None
-    )
+    return LINK.enrol_page(token)
 
 
 @bp.post("/observe/<token>")
 def observe_submit(token: str) -> Any:
-    if limiter("token").blocked(client_key()):
-        record_refusal(store(), "anonymous", "enrol_observer", "too_many_attempts")
-        message = UserError("too_many_attempts").payload(
-            normalise_lang(request.cookies.get("lang"))
-        )["error"]["message"]
-        return render_template("observe.html", observer=None, token=token, error=message), 429
-    try:
-        credential, _found = enrol_observer(store(), token)
-    except UserError as err:
-        limiter("token").failed(client_key())
-        record_refusal(store(), "anonymous", "enrol_observer", err.code)
-        message = err.payload(normalise_lang(request.cookies.get("lang")))["error"]["message"]
-        return render_template("observe.html", observer=None, token=token, error=message), 409
-    publish(tablets=False)
-    return with_credential(redirect(url_for("observer.screen")), OBSERVER_COOKIE, credential)
+    return LINK.enrol_submit(token)
 
 
 @bp.get("/observer")
 def screen() -> Any:
-    if authenticate_observer(store(), request.cookies.get(OBSERVER_COOKIE)) is None:
-        return render_template("observe.html", observer=None, token=None, error=None), 401
-    return render_template("board.html")
+    return render_template("board.html") if LINK.who() else LINK.refused()
 
 
 def _any_audience() -> bool:
