@@ -406,15 +406,20 @@ def restore(archive: Path, target: Path) -> dict[str, Any]:
         raise BackupFault("the database in the backup fails SQLite's integrity check")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupFault(f"{target} is not empty: restore into a new folder")
-    stage = target.parent / f".{target.name}.restoring-{os.getpid()}"
-    stage.mkdir(mode=0o700, parents=True)
-    for name, content in members.items():
-        path = stage / name
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        write_atomically(path, content)
     if target.exists():
-        target.rmdir()
-    os.replace(stage, target)
+        # An empty folder made for the service (its parent may not be ours to write):
+        # fill it file by file, the database last, so an interrupted restore leaves no
+        # database to serve.
+        for name in sorted(members, key=lambda n: n == DATABASE_FILE):
+            (target / name).parent.mkdir(mode=0o700, exist_ok=True)
+            write_atomically(target / name, members[name])
+    else:  # a new folder appears whole or not at all
+        stage = target.parent / f".{target.name}.restoring-{os.getpid()}"
+        stage.mkdir(mode=0o700, parents=True)
+        for name, content in members.items():
+            (stage / name).parent.mkdir(mode=0o700, exist_ok=True)
+            write_atomically(stage / name, content)
+        os.replace(stage, target)
     os.chmod(target, 0o700)
     digest = _sha256(data)
     from .audit import record

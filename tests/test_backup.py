@@ -214,6 +214,11 @@ def test_a_damaged_or_foreign_backup_is_refused_and_nothing_is_restored(
         restore(good, occupied)
     assert (occupied / "kiosk.sqlite3").read_bytes() == b"today's database"
     assert restore(good, tmp_path / "fresh")["integrity"] == "ok"
+    made_for_the_service = tmp_path / "var-lib-kiosk"
+    made_for_the_service.mkdir(mode=0o755)
+    assert restore(good, made_for_the_service)["integrity"] == "ok"
+    assert made_for_the_service.stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in made_for_the_service.iterdir()) == sorted(members)
 
 
 def test_periodic_backups_are_whole_files_and_only_the_last_n_are_kept(
