@@ -420,6 +420,12 @@ def rfc3797_command(
     click.echo("selected: " + " ".join(str(n) for n in selected))
 
 
+def _echo_events(events: list[dict]) -> None:
+    """What a backup holds, for the clerk to note: each event and its log's length."""
+    for event in events:
+        click.echo(f"event {event['id']} ({event['name']}): {event['log_size']} log entries")
+
+
 @click.command("backup")
 @click.option(
     "--to",
@@ -443,8 +449,7 @@ def backup_command(target: Path) -> None:
     except (BackupFault, OSError) as exc:
         raise click.ClickException(f"no backup written: {exc}") from None
     click.echo(f"wrote {path} ({len(data)} bytes), SHA-256 {hashlib.sha256(data).hexdigest()}")
-    for event in manifest["events"]:
-        click.echo(f"event {event['id']} ({event['name']}): {event['log_size']} log entries")
+    _echo_events(manifest["events"])
 
 
 @click.command("restore")
@@ -467,8 +472,7 @@ def restore_command(backup: Path, target: Path) -> None:
     except (BackupFault, OSError) as exc:
         raise click.ClickException(f"nothing restored: {exc}") from None
     click.echo(f"restored {backup} (made {done['created']}) into {target}")
-    for event in done["events"]:
-        click.echo(f"event {event['id']} ({event['name']}): {event['log_size']} log entries")
+    _echo_events(done["events"])
     click.echo(f"next: KIOSK_INSTANCE_PATH={target} kiosk serve ...")
 
 

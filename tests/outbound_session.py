@@ -13,18 +13,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import requests
 
 from kiosk_server import create_app
 from kiosk_server.live import store
 from rater_client import RaterClient
 from rater_client.drill import ObserverClient, OrganiserClient
 
-from .conftest import PASSWORD, Event, run_kiosk, sheet, start_kiosk
-from .test_live_server import free_port, round_is
+from .conftest import PASSWORD, Event, run_kiosk, sheet
+from .test_live_server import free_port, round_is, start_server
 
 
 def checked(*args: str, env: dict[str, str]) -> str:
@@ -44,29 +41,11 @@ def session(folder: Path) -> dict[str, object]:
     ca = str(instance / "tls" / "ca.pem")
     os.environ["REQUESTS_CA_BUNDLE"] = os.environ["WEBSOCKET_CLIENT_CA_BUNDLE"] = ca
     port = free_port()
-    server = start_kiosk(
-        "serve",
-        "--port",
-        str(port),
-        "--backup-dir",
-        str(folder / "usb"),
-        "--backup-every",
-        "0.05",
-        env=env,
-        log=folder / "serve.log",
-    )
+    backups = ("--backup-dir", str(folder / "usb"), "--backup-every", "0.05")
+    server = start_server(instance, port, *backups, scheme="https")
     url = f"https://127.0.0.1:{port}"
     facts: dict[str, object] = {}
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{url}/login", timeout=2)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError((folder / "serve.log").read_text()) from None
-                time.sleep(0.2)
         organiser, observer = OrganiserClient(url, timeout=20), ObserverClient(url, timeout=20)
         organiser.login(PASSWORD)
         observer.open_link(f"{url}/observe/{event.observer_token}")

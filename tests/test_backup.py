@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from flask import Flask
 
 from kiosk_server.backup import (
@@ -36,8 +35,8 @@ from kiosk_server.live import store
 from rater_client import RaterClient
 from rater_client.drill import OrganiserClient
 
-from .conftest import PASSWORD, Event, run_kiosk, sheet, start_kiosk
-from .test_live_server import free_port, round_is
+from .conftest import PASSWORD, Event, run_kiosk, sheet
+from .test_live_server import free_port, round_is, start_server
 
 
 def kiosk_env(instance: Path) -> dict[str, str]:
@@ -45,21 +44,9 @@ def kiosk_env(instance: Path) -> dict[str, str]:
 
 
 def serve(instance: Path, *options: str) -> tuple[subprocess.Popen, str]:
-    """`kiosk serve` on a free loopback port, once its sign-in page answers."""
+    """`kiosk serve` on a free loopback port: the process and its address."""
     port = free_port()
-    log = instance.parent / f"{instance.name}-serve.log"
-    process = start_kiosk("serve", "--port", str(port), *options, env=kiosk_env(instance), log=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/login", timeout=1).status_code == 200:
-                return process, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    process.wait()
-    raise RuntimeError(log.read_text())
+    return start_server(instance, port, *options), f"http://127.0.0.1:{port}"
 
 
 def integrity(database: Path) -> str:

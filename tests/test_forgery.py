@@ -33,7 +33,7 @@ from kiosk_server.live import socketio as socketio_of
 from kiosk_server.live import store
 from kiosk_server.serving import serve_in_thread
 from rater_client import RaterClient
-from rater_client.client import Device, sealed_sheet
+from rater_client.client import Device, binding, sealed_sheet
 from rater_client.drill import ObserverClient, OrganiserClient
 from seal.signing import b64u, sign, unb64u
 from seal.tokens import derive
@@ -129,16 +129,7 @@ class Wire:
         return self.sio.call(event, payload, namespace="/rater", timeout=10)  # type: ignore[no-any-return]
 
     def bound(self) -> dict[str, Any]:
-        view = self.emit("sync", {})["state"]
-        current = view["round"]
-        return {
-            "event": view["event"],
-            "room": view["room"]["id"],
-            "round": current["id"],
-            "draw_number": current["draw_number"],
-            "seat": view["seat"]["id"],
-            "rubric": view["rubric_version"],
-        }
+        return binding(self.emit("sync", {})["state"])
 
     def commit(self, items: dict[str, str]) -> dict[str, Any]:
         """Seal and send a sheet honestly; returns the envelope as it crossed the wire."""
