@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import sqlite3
 import sys
@@ -12,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 from .auth import set_organiser_password
+from .backup import InstanceBusy, Schedule
 from .enrolment import issue_observer, issue_unissued_seats, pending_tokens
 from .events import create_event, list_events
 from .importer import KINDS, ImportFault, import_setup
@@ -62,7 +64,7 @@ def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _serve(app: Flask, host: str, port: int) -> None:
+def _serve(app: Flask, host: str, port: int, backups: Schedule | None = None) -> None:
     """HTTPS whenever `kiosk tls init` has run; plain HTTP only on this computer."""
     from .serving import serve_forever
     from .tls import server_files
@@ -74,7 +76,10 @@ def _serve(app: Flask, host: str, port: int) -> None:
             "tablets on the LAN need HTTPS (their signing keys only work in a secure "
             "context): run `kiosk tls init` first, or serve on 127.0.0.1 to try it here"
         )
-    serve_forever(app, host, port, tls)
+    try:
+        serve_forever(app, host, port, tls, backups, report=click.echo)
+    except InstanceBusy as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _base_url(app: Flask, host: str, port: int) -> str:
@@ -168,7 +173,34 @@ def register(app: Flask) -> None:
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
     @click.option("--port", default=5000, show_default=True, help="Port to listen on.")
-    def serve_command(host: str, port: int) -> None:
+    @click.option(
+        "--backup-dir",
+        "backup_dirs",
+        multiple=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder for backups while serving, e.g. a USB stick; repeat for several.",
+    )
+    @click.option(
+        "--backup-every",
+        default=5.0,
+        show_default=True,
+        type=click.FloatRange(min=0.05, max=1440),
+        help="Minutes between backups (one is also made at start and at a clean stop).",
+    )
+    @click.option(
+        "--backup-keep",
+        default=24,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Backups kept in each folder; older ones are removed.",
+    )
+    def serve_command(
+        host: str,
+        port: int,
+        backup_dirs: tuple[Path, ...],
+        backup_every: float,
+        backup_keep: int,
+    ) -> None:
         """Serve the event to the room's tablets and screens."""
         if served_event_id() is None:
             raise click.ClickException(
@@ -188,7 +220,11 @@ def register(app: Flask) -> None:
                 "the console, not with kiosk export."
             )
         click.echo(f"serving on {host}:{port} (Ctrl+C stops)")
-        _serve(app, host, port)
+        schedule = None
+        if backup_dirs:
+            schedule = Schedule(tuple(backup_dirs), backup_every * 60, backup_keep)
+            click.echo(f"backups every {backup_every:g} min to: {', '.join(map(str, backup_dirs))}")
+        _serve(app, host, port, schedule)
 
     @app.cli.command("demo")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -384,6 +420,62 @@ def rfc3797_command(
     click.echo("selected: " + " ".join(str(n) for n in selected))
 
 
+def _echo_events(events: list[dict]) -> None:
+    """What a backup holds, for the clerk to note: each event and its log's length."""
+    for event in events:
+        click.echo(f"event {event['id']} ({event['name']}): {event['log_size']} log entries")
+
+
+@click.command("backup")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A folder (e.g. the USB stick) to write kiosk-backup-<time>.tar into, or a file name.",
+)
+def backup_command(target: Path) -> None:
+    """Back up the event while it runs: the database and the keys needed to carry on, in
+    one file. A running server makes the copy through its own connection; with none
+    running, the database is opened here. The file holds keys: keep it sealed."""
+    from .backup import BackupFault, archive_name, backup_now, read_archive, write_atomically
+    from .instance import default_instance_path
+
+    path = target / archive_name() if target.is_dir() else target
+    try:
+        data = backup_now(default_instance_path())
+        manifest, _members = read_archive(data)
+        write_atomically(path, data)
+    except (BackupFault, OSError) as exc:
+        raise click.ClickException(f"no backup written: {exc}") from None
+    click.echo(f"wrote {path} ({len(data)} bytes), SHA-256 {hashlib.sha256(data).hexdigest()}")
+    _echo_events(manifest["events"])
+
+
+@click.command("restore")
+@click.argument("backup", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new (or empty) instance folder to restore into.",
+)
+def restore_command(backup: Path, target: Path) -> None:
+    """Restore a backup into a new instance folder: every file checked against the
+    backup's SHA-256 list, the database against SQLite's integrity check. Serve it with
+    KIOSK_INSTANCE_PATH set to that folder."""
+    from .backup import BackupFault, restore
+
+    try:
+        done = restore(backup, target)
+    except (BackupFault, OSError) as exc:
+        raise click.ClickException(f"nothing restored: {exc}") from None
+    click.echo(f"restored {backup} (made {done['created']}) into {target}")
+    _echo_events(done["events"])
+    click.echo(f"next: KIOSK_INSTANCE_PATH={target} kiosk serve ...")
+
+
 def main() -> None:
     """Entry point of the ``kiosk`` console script."""
     from . import create_app
@@ -397,4 +489,6 @@ def main() -> None:
     )
     group.add_command(verify_command)  # these two need no app, no instance, no database
     group.add_command(draw_group)
+    group.add_command(backup_command)  # these two open the database only when no server runs
+    group.add_command(restore_command)
     group(prog_name="kiosk")

@@ -63,13 +63,12 @@ def screen() -> Any:
 
 def _any_audience() -> bool:
     """Signed-in organiser, enrolled observer screen or enrolled tablet."""
-    from flask import session
-
+    from .auth import organiser_signed_in
     from .enrolment import authenticate_seat
     from .rater import SEAT_COOKIE
 
     return (
-        bool(session.get("organiser"))
+        organiser_signed_in()
         or (authenticate_observer(store(), request.cookies.get(OBSERVER_COOKIE)) is not None)
         or authenticate_seat(store(), request.cookies.get(SEAT_COOKIE)) is not None
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from . import approval, ceremony, interview
-from .auth import organiser_required
+from .auth import organiser_required, organiser_signed_in
 from .enrolment import issue_observer, pending_tokens
 from .errors import UserError
 from .live import Audience, client_lang, event_id, guarded, presence, publish, store, token_key
@@ -134,9 +134,15 @@ class Live(Audience):
     def event(self) -> int | None:
         return self.identity()  # type: ignore[no-any-return]
 
+    def identity(self) -> Any:
+        """The event, while this connection's sign-in is still live (not signed out)."""
+        if not organiser_signed_in():
+            raise UserError("not_authenticated")
+        return super().identity()
+
     def on_connect(self, auth: Any = None) -> None:
         ev = event_id()
-        if not session.get("organiser") or ev is None:
+        if not organiser_signed_in() or ev is None:
             raise ConnectionRefusedError("not_authenticated")
         self.remember(ev, client_lang(auth))
         join_room(f"event:{ev}")

@@ -18,7 +18,19 @@ from kiosk_server.live import store
 from .conftest import run_kiosk, setup_files, start_kiosk
 from .test_live_server import free_port
 
-COMMANDS = ["init", "import", "serve", "demo", "rehearse", "export", "verify", "draw", "tls"]
+COMMANDS = [
+    "init",
+    "import",
+    "serve",
+    "demo",
+    "rehearse",
+    "export",
+    "verify",
+    "draw",
+    "tls",
+    "backup",
+    "restore",
+]
 
 
 def kiosk(*args: str, instance: Path, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -69,6 +69,8 @@ def test_every_cli_command_is_in_the_readme() -> None:
         "export",
         "verify",
         "draw rfc3797",
+        "backup",
+        "restore",
     ):
         assert f"`kiosk {command}`" in README, command
 

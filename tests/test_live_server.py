@@ -102,14 +102,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(instance: Path, port: int) -> subprocess.Popen:
+def start_server(
+    instance: Path, port: int, *options: str, scheme: str = "http"
+) -> subprocess.Popen:
+    """`kiosk serve` on ``instance`` (more ``options`` for it), once its sign-in page
+    answers; its output goes to ``server.log`` in the instance folder."""
     env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}
     log = instance / "server.log"
-    process = start_kiosk("serve", "--port", str(port), env=env, log=log)
-    deadline = time.monotonic() + 20
+    process = start_kiosk("serve", "--port", str(port), *options, env=env, log=log)
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:
+            if requests.get(f"{scheme}://127.0.0.1:{port}/login", timeout=1).status_code == 200:
                 return process
         except requests.ConnectionError:
             time.sleep(0.1)
