@@ -206,14 +206,14 @@ def serve_command() -> click.Command:
     return app.cli.commands["serve"]
 
 
-def test_the_unit_runs_kiosk_serve_with_options_that_exist_and_parse() -> None:
+def test_the_unit_runs_kiosk_serve_with_options_that_exist_and_parse(tmp_path: Path) -> None:
     exec_start = shlex.split(unit_settings()["ExecStart"][0])
     assert exec_start[0] == "/opt/kiosk/venv/bin/kiosk" and exec_start[1] == "serve"
     options = [a.split("=")[0] for a in exec_start[2:] if a.startswith("--")]
     assert "--host" in options and "--backup-dir" in options
     help_text = subprocess.run(
         [sys.executable, "-c", "from kiosk_server.cli import main; main()", "serve", "--help"],
-        env={**os.environ, "KIOSK_INSTANCE_PATH": "/nonexistent-kiosk-test"},
+        env={**os.environ, "KIOSK_INSTANCE_PATH": str(tmp_path / "instance")},
         capture_output=True,
         text=True,
         timeout=60,
