@@ -120,9 +120,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         networks = [n.strip() for n in networks.split(",") if n.strip()]
     app.wsgi_app = guard(app.wsgi_app, networks)  # type: ignore[method-assign]
 
-    from . import auth, observer, organiser, rater
+    from . import auth, evaluator, observer, organiser, rater
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(evaluator.bp)  # phones holding a ballot slip: pages, no socket
     for audience in (organiser, rater, observer):
         app.register_blueprint(audience.bp)
         socketio.on_namespace(audience.Live(audience.NAMESPACE))

@@ -13,7 +13,7 @@ from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from seal.signing import canonical
 
-from . import interview
+from . import evaluation, interview
 from .audit import record_refusal
 from .auth import client_key, limiter
 from .enrolment import authenticate_observer, enrol_observer, observer_for_token
@@ -129,6 +129,7 @@ class Live(Audience):
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
         emit("board", interview.board(store(), ev))
+        emit("evaluation", evaluation.view(store(), ev))
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()

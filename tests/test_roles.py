@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from kiosk_server import roles
+from kiosk_server import evaluation, roles
 from kiosk_server.enrolment import issue_observer
 from kiosk_server.evidence import heartbeat
 from kiosk_server.live import socketio, store, token_key
@@ -35,12 +35,42 @@ class Actors:
         )
         self.rater_credential = enrolled.json["credential"]
         assert self.clients["observer"].post(f"/observe/{event.observer_token}").status_code == 302
-        self.seat_tokens = iter([event.token("A", n) for n in range(2, 6)])
+        self.seat_tokens = iter([event.token("A", n) for n in range(2, 6)] + [event.token("B", 1)])
         with app.app_context():
             heartbeat(store(), event.id)  # a signed head exists, so its QR can be served
             self.observer_tokens = iter(
-                [issue_observer(store(), token_key(), event.id, f"o{n}", "test") for n in range(4)]
+                [
+                    issue_observer(store(), token_key(), event.id, f"o{n}", "test")
+                    for n in range(len(roles.ROLES))
+                ]
             )
+            # A democratic evaluation with a slip for every role to try, and the evaluator's.
+            evaluation.configure(
+                store(),
+                token_key(),
+                event.id,
+                [evaluation.Group("机关干部", 8)],
+                evaluation.Rules(),
+                "test",
+            )
+            (sheet,) = evaluation.slips(store(), token_key(), event.id)
+        self.slip, self.evaluator_slip, *rest = sheet["tokens"]
+        self.ballot_tokens = iter(rest)
+
+    def evaluator_votes(self) -> None:
+        """Open the evaluation; the evaluator casts with its own slip, so its client is one
+        that has used the ballot page (the set-up form is tried before this, while it can
+        still change)."""
+        with self.app.app_context():
+            evaluation.open_evaluation(store(), self.event.id, "test")
+        assert self.cast(self.clients["evaluator"], self.evaluator_slip).status_code == 200
+
+    def cast(self, client: FlaskClient, token: str) -> Any:
+        page = client.get(f"/ballot/{token}").get_data(as_text=True)
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        marks = {f"m-{c}-{d}": "1" for c in range(6) for d in range(5)}
+        data = {"csrf": found.group(1) if found else "", "step": "confirm", **marks}
+        return client.post(f"/ballot/{token}", data=data)
 
     def request(self, role: str, method: str, rule: str) -> Any:
         client = self.clients[role]
@@ -51,6 +81,7 @@ class Actors:
             "/enrol/<token>": f"/enrol/{self.event.token('A', 1)}",
             "/observe/<token>": f"/observe/{self.event.observer_token}",
             "/api/log/consistency": "/api/log/consistency?first=1&second=1",
+            "/ballot/<token>": f"/ballot/{self.slip}",
         }.get(rule, rule)
         if method == "GET":
             return client.get(path)
@@ -66,6 +97,15 @@ class Actors:
             )
         if rule == "/observe/<token>":
             return client.post(f"/observe/{next(self.observer_tokens)}")
+        if rule == "/ballot/<token>":
+            return self.cast(client, next(self.ballot_tokens))
+        if rule == "/organiser/evaluation":
+            page = client.get(rule).get_data(as_text=True)
+            token = re.search(r'name="csrf" value="([^"]+)"', page)
+            data = {"csrf": token.group(1) if token else "", "name-0": "服务对象", "ballots-0": "3"}
+            data |= {"dimensions": "德 能 勤 绩 廉", "points": "20", "validity": "candidate"}
+            data["grades"] = "优秀=100 称职=80 基本称职=60 不称职=0"
+            return client.post(rule, data=data)
         raise AssertionError(f"no way to try {method} {rule}")
 
 
@@ -95,6 +135,8 @@ def test_the_matrix_covers_every_route_and_event(app: Flask) -> None:
 @pytest.mark.parametrize(("method", "rule"), list(roles.HTTP))
 def test_every_http_cell(app: Flask, event: Event, method: str, rule: str) -> None:
     actors = Actors(app, event)
+    if (method, rule) != ("POST", "/organiser/evaluation"):
+        actors.evaluator_votes()
     for role in roles.ROLES:
         response = actors.request(role, method, rule)
         expected = role in roles.HTTP[(method, rule)]
@@ -105,6 +147,7 @@ def test_every_http_cell(app: Flask, event: Event, method: str, rule: str) -> No
 
 def test_every_socket_cell(app: Flask, event: Event) -> None:
     actors = Actors(app, event)
+    actors.evaluator_votes()
     sio = socketio(app)
     auth = {"rater": {"credential": actors.rater_credential}}
     for (namespace, action), allowed in roles.SOCKET.items():
