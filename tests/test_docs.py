@@ -69,6 +69,7 @@ def test_every_cli_command_is_in_the_readme() -> None:
         "export",
         "verify",
         "draw rfc3797",
+        "evaluation setup",
     ):
         assert f"`kiosk {command}`" in README, command
 
