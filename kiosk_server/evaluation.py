@@ -17,7 +17,9 @@ pages. Unlinkability shapes every write here (docs/threat-model.md, "Ballots"):
 from __future__ import annotations
 
 import json
+import logging
 import secrets
+import sqlite3
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ from .errors import UserError
 from .evidence import sign_head
 from .interview import event_row
 from .storage import Store
+
+log = logging.getLogger(__name__)
 
 MAX_GROUPS = 10
 MAX_BALLOTS = 2000
@@ -516,7 +520,10 @@ def close_evaluation(store: Store, event_id: int, actor: str) -> None:
             [event_id],
         )
         sign_head(store, db, event_id)  # the published result is under a head
-    store.scrub()
+    try:
+        store.scrub()
+    except sqlite3.Error as exc:  # the close stands; only the file's traces remain
+        log.error("rewriting the database after the evaluation closed failed: %s", exc)
 
 
 # --- what screens see -------------------------------------------------------------------

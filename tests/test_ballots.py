@@ -726,3 +726,20 @@ def test_one_slip_casts_once_when_many_phones_race_it_on_a_real_server(
         assert casts.fetchone()[0] == 7
     finally:
         check.close()
+
+
+def test_an_evaluation_closed_with_no_ballot_publishes_no_score_and_verifies(
+    polls: Polls, app: Flask, event: Event
+) -> None:
+    from kiosk_server.export import export_bundle
+    from seal.verify import verify_bundle
+
+    polls.configure(DEFAULT)
+    polls.open()
+    polls.close()
+    result = polls.seen()[-1]["result"]
+    assert result["ballots"] == 0
+    assert all((c["valid"], c["invalid"], c["score"]) == (0, 0, None) for c in result["candidates"])
+    assert polls.act("evaluation_close")["error"]["code"] == "evaluation_closed"
+    assert polls.act("evaluation_open")["error"]["code"] == "evaluation_closed"  # final
+    assert verify_bundle(export_bundle(store(app), event.id)) == []
