@@ -107,22 +107,23 @@ def _refused(err: UserError, action: str) -> Any:
     return render_template("ballot.html", mode="message", error=message), STATUS.get(err.code, 409)
 
 
-def _blocked(action: str) -> Any | None:
-    if not limiter("token").blocked(client_key()):
-        return None
-    return _refused(UserError("too_many_attempts"), action)
+def _slip(token: str, action: str) -> tuple[dict[str, Any] | None, Any]:
+    """The slip's ballot and None, or None and the page refusing it (too many guesses from
+    this address, unknown, used, voting not open or closed)."""
+    try:
+        if limiter("token").blocked(client_key()):
+            raise UserError("too_many_attempts")
+        return evaluation.slip(store(), event_id(), token), None
+    except UserError as err:
+        return None, _refused(err, action)
 
 
 @bp.get("/ballot/<token>")
 def ballot_page(token: str) -> Any:
     """A slip's ballot, blank (spends nothing)."""
-    blocked = _blocked("ballot_open")
-    if blocked is not None:
-        return blocked
-    try:
-        ballot = evaluation.slip(store(), event_id(), token)
-    except UserError as err:
-        return _refused(err, "ballot_open")
+    ballot, refused = _slip(token, "ballot_open")
+    if ballot is None:
+        return refused
     rows = [[None] * len(ballot["scheme"].dimensions) for _ in ballot["candidates"]]
     return _page(ballot, token, rows)
 
@@ -131,13 +132,9 @@ def ballot_page(token: str) -> Any:
 def ballot_submit(token: str) -> Any:
     """``step=review`` shows the ballot back with every gap named; ``edit`` returns to
     the form; ``confirm`` casts it. Each step re-checks the slip and the evaluation."""
-    blocked = _blocked("ballot_cast")
-    if blocked is not None:
-        return blocked
-    try:
-        ballot = evaluation.slip(store(), event_id(), token)
-    except UserError as err:
-        return _refused(err, "ballot_cast")
+    ballot, refused = _slip(token, "ballot_cast")
+    if ballot is None:
+        return refused
     step = request.form.get("step")
     try:
         if step not in STEPS:
