@@ -80,8 +80,7 @@ def check_csrf() -> Any:
     """A cookie-authenticated form post must carry the session's token (sign-in included:
     a forged sign-in could tie the organiser's browser to an attacker's session)."""
     if request.method == "POST" and request.endpoint in CSRF_ENDPOINTS:
-        sent = request.form.get("csrf", "")
-        if not (sent and hmac.compare_digest(sent, str(session.get("csrf", "")))):
+        if not csrf_ok():
             record_refusal(store(), "anonymous", "csrf", "csrf")
             lang = normalise_lang(request.cookies.get("lang"))
             return render_template("login.html", error=translate("error.csrf", lang)), 400
@@ -89,6 +88,14 @@ def check_csrf() -> Any:
 
 
 CSRF_ENDPOINTS = {"auth.login", "auth.logout"}
+
+
+def csrf_ok() -> bool:
+    """Whether this form post carries this session's anti-forgery token (pages that answer
+    a failure in their own way, e.g. a ballot that must keep the evaluator's marks, ask
+    this themselves)."""
+    sent = request.form.get("csrf", "")
+    return bool(sent) and hmac.compare_digest(sent, str(session.get("csrf", "")))
 
 
 def limiter(kind: str) -> FailureLimiter:

@@ -12,11 +12,15 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
+from ballot.evaluation import DIMENSIONS, VALIDITY
+
+from . import evaluation
 from .auth import set_organiser_password
 from .backup import InstanceBusy, Schedule
 from .enrolment import issue_observer, issue_unissued_seats, pending_tokens
+from .errors import UserError
 from .events import create_event, list_events
-from .importer import KINDS, ImportFault, import_setup
+from .importer import KINDS, ImportFault, import_setup, read_rows
 from .live import event_id as served_event_id
 from .live import store, token_key
 
@@ -40,6 +44,29 @@ def _new_password() -> str:
     return secrets.token_urlsafe(9)
 
 
+def setup_evaluation(
+    ev: int, groups_file: Path, dimensions: str, points: str, grades: str, validity: str, actor: str
+) -> None:
+    """The democratic evaluation's set-up from a groups file and the rule's options."""
+    groups = [
+        g
+        for row in read_rows(groups_file, "groups")
+        if (
+            g := evaluation.parse_group(
+                row.number, row.values["name"], row.values["ballots"], row.values.get("weight")
+            )
+        )
+        is not None
+    ]
+    rules = evaluation.Rules(
+        dimensions=evaluation.parse_dimensions(dimensions),
+        points=evaluation.parse_points(points),
+        grades=evaluation.parse_grades(grades),
+        validity=validity,
+    )
+    evaluation.configure(store(), token_key(), ev, groups, rules, actor)
+
+
 def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
     """Print what a person needs to start: URLs and each pending seat's QR code."""
     from .qr import terminal
@@ -48,6 +75,8 @@ def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
     printed = [f"{base_url}/login", f"{base_url}/organiser/enrolment-sheet"]
     click.echo(f"\n组织者控制台 Organiser console:  {base_url}/login")
     click.echo(f"登记二维码打印页 QR sheet (after sign-in): {base_url}/organiser/enrolment-sheet")
+    if evaluation.view(store(), ev) is not None:
+        click.echo(f"民主测评选票 Ballot slips (after sign-in): {base_url}/organiser/ballot-slips")
     for observer in pending["observers"]:
         url = f"{base_url}/observe/{observer['token']}"
         printed.append(url)
@@ -233,7 +262,7 @@ def register(app: Flask) -> None:
     @click.option("--no-serve", is_flag=True, help="Set up and print links, but do not serve.")
     def demo_command(host: str, port: int, fresh: bool, no_serve: bool) -> None:
         """Create (or reuse) the demo event in this instance, print its links, serve it."""
-        from .demo import EVENT_NAME, write_setup
+        from .demo import DEMO_GRADES, EVENT_NAME, write_groups, write_setup
 
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         if fresh:
@@ -255,6 +284,10 @@ def register(app: Flask) -> None:
             issue_unissued_seats(store(), token_key(), ev, "demo")
             for label in ("县委组织部", "纪委监委"):
                 issue_observer(store(), token_key(), ev, label, "demo")
+            groups = write_groups(Path(app.instance_path) / "demo-setup")
+            setup_evaluation(
+                ev, groups, " ".join(DIMENSIONS), "20", DEMO_GRADES, "candidate", "demo"
+            )
             click.echo(f"demo set-up files (import examples): {app.instance_path}/demo-setup")
         ev = _event(None)
         password = _new_password()
@@ -325,6 +358,61 @@ def register(app: Flask) -> None:
         click.echo(f"certificate for: {made['names']}")
         click.echo(f"CA certificate: {made['ca']}")
         click.echo(f"CA SHA-256 fingerprint (compare on each tablet): {made['fingerprint']}")
+
+    @app.cli.group("evaluation")
+    def evaluation_group() -> None:
+        """The democratic evaluation (民主测评): evaluator groups, ballots, counting rule."""
+
+    @evaluation_group.command("setup")
+    @click.option(
+        "--groups",
+        "groups_file",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Evaluator groups: name (组别), ballots (票数), optional weight (权重); CSV or XLSX.",
+    )
+    @click.option(
+        "--dimensions", default=" ".join(DIMENSIONS), show_default=True, help="Dimensions."
+    )
+    @click.option("--points", default="20", show_default=True, help="Points per dimension.")
+    @click.option(
+        "--grades",
+        default="优秀=100 称职=80 基本称职=60 不称职=0",
+        show_default=True,
+        help="Each grade and the percentage of a dimension's points it earns, best first.",
+    )
+    @click.option(
+        "--validity",
+        type=click.Choice(VALIDITY),
+        default="candidate",
+        show_default=True,
+        help="A gap voids the ballot for that candidate only, or the whole ballot.",
+    )
+    @click.option("--event", type=int, help="Event id (default: the instance's only event).")
+    def evaluation_setup_command(
+        groups_file: Path,
+        dimensions: str,
+        points: str,
+        grades: str,
+        validity: str,
+        event: int | None,
+    ) -> None:
+        """Set the evaluator groups, their ballots and weights, and the counting rule, and
+        issue the slips; only before the evaluation opens (the console opens it)."""
+        ev = _event(event)
+        try:
+            setup_evaluation(ev, groups_file, dimensions, points, grades, validity, "cli")
+        except (ImportFault, UserError) as exc:
+            if isinstance(exc, UserError):  # the operator's language is unknown here: both
+                text = " / ".join(exc.payload(lang)["error"]["message"] for lang in ("zh", "en"))
+            else:
+                text = str(exc)
+            raise click.ClickException(f"nothing saved: {text}") from None
+        groups, _rules, _state = evaluation.current_setup(store(), ev)
+        for group in groups:
+            weight = "" if group.weight is None else f", weight {group.weight}"
+            click.echo(f"{group.name}: {group.ballots} ballots{weight}")
+        click.echo("slips to print (after sign-in): /organiser/ballot-slips")
 
     @app.cli.command("rehearse")
     @click.option("--raters", default=7, show_default=True, help="Simulated rater tablets.")

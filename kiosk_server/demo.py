@@ -136,3 +136,23 @@ def write_setup(
         ),
         "draw": _write(folder / "draw.csv", ["抽签号", "报名号", "考场"], draw),
     }
+
+
+# The democratic evaluation: the source's five evaluator groups, ballots for a township
+# of about a hundred staff, and weights an organiser might choose (they sum to 100).
+EVALUATION_GROUPS = [
+    ("机关干部", 30, 30),
+    ("镇直部门负责人", 12, 25),
+    ("村三委干部", 20, 20),
+    ("服务对象", 15, 15),
+    ("两代表一委员", 8, 10),
+]
+DEMO_GRADES = "优秀=100 称职=80 基本称职=60 不称职=0"
+
+
+def write_groups(folder: Path) -> Path:
+    """The demo's evaluator groups, an example of the groups file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return _write(
+        folder / "groups.csv", ["组别", "票数", "权重"], [list(g) for g in EVALUATION_GROUPS]
+    )

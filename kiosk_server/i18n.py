@@ -473,6 +473,106 @@ CATALOG["zh"].update(
         "error.interviews_not_finished": "还有 {n} 名考生的面试未结束。",
     }
 )
+# Democratic evaluation (民主测评): the evaluator's ballot, the slips, the set-up page and
+# the turnout and results panel of the console and the observer screen.
+CATALOG["zh"].update(
+    {
+        "ballot.title": "民主测评票",
+        "ballot.intro": (
+            "请对每位竞岗者逐项评价。选票不记名：您的评价与您本人、这张选票和投票时间都无法对应。"
+        ),
+        "ballot.group": "评价人类别：{group}",
+        "ballot.progress": "已评完 {done} / {total} 位",
+        "ballot.next_gap": "下一位未评完",
+        "ballot.review": "核对并提交",
+        "ballot.review_title": "请核对您的评价",
+        "ballot.complete": "已完整评价 {n} / {total} 位竞岗者。",
+        "ballot.gaps": (
+            "有 {n} 位竞岗者未评完全部项目：对他们，这张选票将作为废票（不计分，单独统计）。"
+        ),
+        "ballot.gaps_whole": (
+            "有 {n} 位竞岗者未评完全部项目：按本次测评规则，整张选票将作为废票。"
+        ),
+        "ballot.not_graded": "未评完（废票）",
+        "ballot.confirm_note": "提交后不能修改，也无法查询。",
+        "ballot.edit": "返回修改",
+        "ballot.confirm": "确认提交",
+        "ballot.done_title": "投票成功",
+        "ballot.done": "您的选票已记录，感谢参与。选票不能修改，也无法查询。",
+        "eval.dim_de": "德",
+        "eval.dim_neng": "能",
+        "eval.dim_qin": "勤",
+        "eval.dim_ji": "绩",
+        "eval.dim_lian": "廉",
+        "eval.grade_excellent": "优秀",
+        "eval.grade_competent": "称职",
+        "eval.grade_basic": "基本称职",
+        "eval.grade_incompetent": "不称职",
+        "eval.title": "民主测评",
+        "eval.state_none": "未设置",
+        "eval.state_setup": "未开始",
+        "eval.state_open": "投票中",
+        "eval.state_closed": "已结束",
+        "eval.group": "评价人类别",
+        "eval.ballots": "票数",
+        "eval.cast": "已投",
+        "eval.weight": "权重",
+        "eval.turnout": "已投 {cast} / {ballots} 票",
+        "eval.setup": "测评设置",
+        "eval.print": "打印选票二维码",
+        "eval.open": "开始测评",
+        "eval.close": "结束测评并公布结果",
+        "eval.close_confirm": "结束后不能再投票，结果将立即公布。确定结束吗？",
+        "eval.result": "测评结果",
+        "eval.candidate": "竞岗者",
+        "eval.unit": "单位",
+        "eval.valid": "有效票",
+        "eval.invalid": "废票",
+        "eval.score": "测评得分（满分 {full}）",
+        "eval.weighted": "折算分（占 {weight}）",
+        "eval.hidden": "结果在测评结束后公布。",
+        "eval.setup_title": "民主测评设置",
+        "eval.setup_intro": (
+            "设置评价人类别、每类发放的票数和权重，以及计分办法。测评开始后不能修改。"
+        ),
+        "eval.group_name": "类别名称",
+        "eval.weight_hint": (
+            "权重留空：每张有效票同等计算；填写：先算各类别平均分再按权重加权（须每类都填）。"
+            "人数很少的类别，其平均分可能暴露个人评价。"
+        ),
+        "eval.dimensions": "评价项目（空格分隔）",
+        "eval.points": "每项分值",
+        "eval.grades": "等次=得分比例%（空格分隔，从高到低）",
+        "eval.validity": "废票规则",
+        "eval.validity_candidate": "某位竞岗者未评完：仅对该竞岗者作废",
+        "eval.validity_ballot": "任一竞岗者未评完：整张选票作废",
+        "eval.stage_weight": "民主测评占总成绩 {weight} 分（在场次设置中修改）。",
+        "eval.save": "保存设置",
+        "eval.saved": "已保存。",
+        "eval.back": "返回控制台",
+        "slips.title": "民主测评选票二维码",
+        "slips.hint": (
+            "裁开后放入票箱打乱，每位评价人随机抽取一张，用手机扫码投票。每张只能投一次。"
+            "请勿记录哪张选票发给了谁。"
+        ),
+        "slips.slip": "民主测评票",
+        "slips.scan": "手机扫码投票 · 每张限投一次",
+        "slips.none": "没有未使用的选票。",
+        "error.evaluation_not_open": "民主测评尚未开始。请等工作人员宣布开始后再扫码。",
+        "error.evaluation_closed": "民主测评已结束，不再接受投票。",
+        "error.evaluation_started": "民主测评已开始，设置不能再修改。",
+        "error.evaluation_not_ready": "请先设置至少一个有票数的评价人类别，并导入竞岗者。",
+        "error.ballot_unknown": "选票二维码无效。请核对，或向工作人员询问。",
+        "error.ballot_used": "这张选票已经投过，不能再次使用。",
+        "error.groups_count": "评价人类别须为 1–10 个。",
+        "error.group_invalid": "第 {n} 个类别：名称须为 1–30 个字，且不能重复。",
+        "error.ballots_invalid": "“{name}”的票数须为 0–2000 的整数。",
+        "error.weight_invalid": (
+            "“{name}”的权重须为大于 0、不超过 1000 的数；要么每个类别都填权重，要么都不填。"
+        ),
+        "error.scheme_invalid": "计分办法中的“{field}”不正确。",
+    }
+)
 CATALOG["en"].update(
     {
         "lot.title": "Public lot draw",
@@ -593,6 +693,114 @@ CATALOG["en"].update(
         "error.already_confirmed": "The candidate has already confirmed.",
         "error.interviews_already_ended": "The interviews have already ended.",
         "error.interviews_not_finished": "{n} candidate(s) have not finished their interview.",
+        "ballot.title": "Democratic evaluation ballot",
+        "ballot.intro": (
+            "Grade every candidate on each dimension. The ballot is anonymous: nothing links "
+            "your grades to you, to this slip, or to when you voted."
+        ),
+        "ballot.group": "Evaluator group: {group}",
+        "ballot.progress": "{done} of {total} graded",
+        "ballot.next_gap": "Next ungraded",
+        "ballot.review": "Review and submit",
+        "ballot.review_title": "Check your ballot",
+        "ballot.complete": "{n} of {total} candidates fully graded.",
+        "ballot.gaps": (
+            "{n} candidate(s) are not graded on every dimension: for them this ballot is "
+            "invalid (not counted, tallied apart)."
+        ),
+        "ballot.gaps_whole": (
+            "{n} candidate(s) are not graded on every dimension: under this evaluation's "
+            "rule the whole ballot is invalid."
+        ),
+        "ballot.not_graded": "not fully graded (invalid)",
+        "ballot.confirm_note": "Once submitted it cannot be changed or looked up.",
+        "ballot.edit": "Back to edit",
+        "ballot.confirm": "Confirm and submit",
+        "ballot.done_title": "Ballot cast",
+        "ballot.done": "Your ballot is recorded. Thank you. It cannot be changed or looked up.",
+        "eval.dim_de": "Integrity",
+        "eval.dim_neng": "Ability",
+        "eval.dim_qin": "Diligence",
+        "eval.dim_ji": "Achievement",
+        "eval.dim_lian": "Probity",
+        "eval.grade_excellent": "Excellent",
+        "eval.grade_competent": "Competent",
+        "eval.grade_basic": "Basically competent",
+        "eval.grade_incompetent": "Incompetent",
+        "eval.title": "Democratic evaluation",
+        "eval.state_none": "not set up",
+        "eval.state_setup": "not open",
+        "eval.state_open": "voting",
+        "eval.state_closed": "closed",
+        "eval.group": "Evaluator group",
+        "eval.ballots": "Ballots",
+        "eval.cast": "Cast",
+        "eval.weight": "Weight",
+        "eval.turnout": "{cast} of {ballots} ballots cast",
+        "eval.setup": "Set up",
+        "eval.print": "Print ballot QR slips",
+        "eval.open": "Open the evaluation",
+        "eval.close": "Close and publish the result",
+        "eval.close_confirm": (
+            "After closing nobody can vote and the result is published at once. Close now?"
+        ),
+        "eval.result": "Result",
+        "eval.candidate": "Candidate",
+        "eval.unit": "Unit",
+        "eval.valid": "Valid",
+        "eval.invalid": "Invalid",
+        "eval.score": "Score (of {full})",
+        "eval.weighted": "Weighted (of {weight})",
+        "eval.hidden": "The result is shown once the evaluation closes.",
+        "eval.setup_title": "Democratic evaluation set-up",
+        "eval.setup_intro": (
+            "Set the evaluator groups, how many ballots each gets and their weights, and "
+            "the counting rule. Nothing can change once the evaluation opens."
+        ),
+        "eval.group_name": "Group",
+        "eval.weight_hint": (
+            "No weights: every valid ballot counts the same. Weights: each group's mean, "
+            "weighted (give every group one). A very small group's mean can reveal a "
+            "person's grades."
+        ),
+        "eval.dimensions": "Dimensions (separated by spaces)",
+        "eval.points": "Points per dimension",
+        "eval.grades": "Grade=percentage of the points (spaces between, best first)",
+        "eval.validity": "Invalid ballots",
+        "eval.validity_candidate": "A candidate not fully graded: invalid for that candidate",
+        "eval.validity_ballot": "Any candidate not fully graded: the whole ballot is invalid",
+        "eval.stage_weight": (
+            "The evaluation counts {weight} points of the composite (an event setting)."
+        ),
+        "eval.save": "Save",
+        "eval.saved": "Saved.",
+        "eval.back": "Back to the console",
+        "slips.title": "Democratic evaluation ballot slips",
+        "slips.hint": (
+            "Cut the slips apart, shuffle them in a box and let each evaluator draw one at "
+            "random and scan it with a phone. Each works once. Never note who got which slip."
+        ),
+        "slips.slip": "Evaluation ballot",
+        "slips.scan": "Scan with a phone to vote · works once",
+        "slips.none": "No unused slips.",
+        "error.evaluation_not_open": (
+            "The democratic evaluation has not opened yet. Scan again once it is announced."
+        ),
+        "error.evaluation_closed": "The democratic evaluation is closed; no more ballots.",
+        "error.evaluation_started": "The evaluation has opened; its set-up can no longer change.",
+        "error.evaluation_not_ready": (
+            "Set at least one evaluator group with ballots, and import the candidates, first."
+        ),
+        "error.ballot_unknown": "This ballot QR code is not valid. Check it, or ask the staff.",
+        "error.ballot_used": "This ballot has already been cast; it cannot be used again.",
+        "error.groups_count": "Give 1 to 10 evaluator groups.",
+        "error.group_invalid": "Group {n}: a name of 1–30 characters, not repeated.",
+        "error.ballots_invalid": "Ballots for “{name}” must be a whole number from 0 to 2000.",
+        "error.weight_invalid": (
+            "The weight of “{name}” must be above 0 and at most 1000; give every group a "
+            "weight, or none."
+        ),
+        "error.scheme_invalid": "The counting rule's “{field}” is not valid.",
     }
 )
 

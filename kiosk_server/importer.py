@@ -64,6 +64,14 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 OPTIONAL = {"unit", "preference2", "room", "seat", "label_en", "conflicts"}
+# Evaluator groups of the democratic evaluation (`kiosk evaluation setup --groups`): read
+# with the same rules as the import files, but saved apart (they are not part of it).
+COLUMNS["groups"] = {
+    "name": ("name", "组别", "评价人类别"),
+    "ballots": ("ballots", "票数"),
+    "weight": ("weight", "权重"),
+}
+OPTIONAL = OPTIONAL | {"weight"}
 
 
 class ImportFault(ValueError):

@@ -13,7 +13,7 @@ from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from seal.signing import canonical
 
-from . import approval, interview
+from . import approval, evaluation, interview
 from .audit import record_refusal
 from .enrolment import authenticate_observer
 from .errors import UserError
@@ -156,6 +156,7 @@ class Live(Audience):
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
         emit("board", interview.board(store(), ev))
+        emit("evaluation", evaluation.view(store(), ev))
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()

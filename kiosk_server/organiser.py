@@ -10,13 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
-from . import approval, ceremony, interview
-from .auth import organiser_required, organiser_signed_in
+from . import approval, ceremony, evaluation, interview
+from .audit import record_refusal
+from .auth import csrf_ok, organiser_required, organiser_signed_in
 from .enrolment import issue_observer, pending_tokens
 from .errors import UserError
+from .i18n import translate
 from .live import Audience, client_lang, event_id, guarded, presence, publish, store, token_key
 from .qr import svg
 
@@ -147,6 +157,7 @@ class Live(Audience):
         self.remember(ev, client_lang(auth))
         join_room(f"event:{ev}")
         emit("console", interview.board(store(), ev, organiser=True, online=presence().online()))
+        emit("evaluation", evaluation.view(store(), ev))
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()
@@ -314,3 +325,130 @@ class Live(Audience):
         )
         publish(tablets=False)
         return {"ok": True, "pending": approval_id}
+
+    @guarded("evaluation_open")
+    def on_evaluation_open(self, *args: Any) -> dict[str, Any]:
+        """Open the democratic evaluation: slips can be used from now on."""
+        _single(args)
+        evaluation.open_evaluation(store(), self.identity(), self.actor())
+        evaluation.publish()
+        return {"ok": True}
+
+    @guarded("evaluation_close")
+    def on_evaluation_close(self, *args: Any) -> dict[str, Any]:
+        """Close it: the ballots are logged in a random order and the result published."""
+        _single(args)
+        evaluation.close_evaluation(store(), self.identity(), self.actor())
+        evaluation.publish()
+        return {"ok": True}
+
+
+# --- the democratic evaluation's set-up and its slips (民主测评) ---------------------------
+
+
+def _setup_form(
+    groups: list[dict[str, str]], rules: dict[str, str], state: str | None, **extra: Any
+) -> Any:
+    """The set-up page: every group row (blank ones to add to), the counting rules."""
+    ev = event_id()
+    assert ev is not None
+    with store().read() as db:
+        weight = interview.event_row(db, ev)["weight_evaluation"]
+    rows = groups + [{"name": "", "ballots": "", "weight": ""}] * (
+        evaluation.MAX_GROUPS - len(groups)
+    )
+    return render_template(
+        "evaluation_setup.html",
+        rows=rows,
+        rules=rules,
+        locked=state not in (None, evaluation.State.SETUP),
+        stage_weight=weight,
+        **{"error": None, "saved": False, **extra},
+    )
+
+
+@bp.get("/evaluation")
+@organiser_required
+def evaluation_setup() -> Any:
+    """The evaluator groups, their ballots and weights, and the counting rules."""
+    ev = event_id()
+    if ev is None:
+        abort(404)
+    groups, rules, state = evaluation.current_setup(store(), ev)
+    rows = [
+        {
+            "name": g.name,
+            "ballots": str(g.ballots),
+            "weight": "" if g.weight is None else str(g.weight),
+        }
+        for g in groups
+    ]
+    texts = {
+        "dimensions": " ".join(rules.dimensions),
+        "points": str(rules.points),
+        "grades": evaluation.grades_text(rules.grades),
+        "validity": rules.validity,
+    }
+    return _setup_form(rows, texts, state, saved=request.args.get("saved") == "1")
+
+
+@bp.post("/evaluation")
+@organiser_required
+def evaluation_save() -> Any:
+    """Save the set-up (only before the evaluation opens); what was typed is kept on error."""
+    ev = event_id()
+    if ev is None:
+        abort(404)
+    form = request.form
+    rows = [
+        {k: form.get(f"{k}-{i}", "")[:100] for k in ("name", "ballots", "weight")}
+        for i in range(evaluation.MAX_GROUPS)
+    ]
+    texts = {k: form.get(k, "")[:500] for k in ("dimensions", "points", "grades", "validity")}
+    kept = [r for r in rows if any(r.values())]
+    _groups, _rules, state = evaluation.current_setup(store(), ev)
+    lang = client_lang()
+    if not csrf_ok():
+        record_refusal(store(), "organiser", "evaluation_configured", "csrf", event=ev)
+        return _setup_form(kept, texts, state, error=translate("error.csrf", lang)), 400
+    try:
+        groups = [
+            g
+            for i, r in enumerate(rows, start=1)
+            if (g := evaluation.parse_group(i, r["name"], r["ballots"], r["weight"])) is not None
+        ]
+        rules = evaluation.Rules(
+            dimensions=evaluation.parse_dimensions(texts["dimensions"]),
+            points=evaluation.parse_points(texts["points"]),
+            grades=evaluation.parse_grades(texts["grades"]),
+            validity=texts["validity"],
+        )
+        evaluation.configure(store(), token_key(), ev, groups, rules, "organiser")
+    except UserError as err:
+        record_refusal(
+            store(), "organiser", "evaluation_configured", err.code, event=ev, field=err.field
+        )
+        message = err.payload(lang)["error"]["message"]
+        return _setup_form(kept, texts, state, error=message), 400
+    evaluation.publish()
+    return redirect(url_for("organiser.evaluation_setup", saved=1))
+
+
+@bp.get("/ballot-slips")
+@organiser_required
+def ballot_slips() -> Any:
+    """Printable QR slips of every ballot not yet cast, one sheet per group (``?group=``
+    for one group). No slip carries a number: the token alone tells slips apart."""
+    ev = event_id()
+    if ev is None:
+        abort(404)
+    group = request.args.get("group", type=int)
+    sheets = evaluation.slips(store(), token_key(), ev, group)
+    with store().read() as db:
+        name = interview.event_row(db, ev)["name"]
+    for sheet in sheets:
+        sheet["slips"] = []
+        for token in sheet.pop("tokens"):
+            url = public_url(url_for("evaluator.ballot_page", token=token))
+            sheet["slips"].append({"token": token, "url": url, "svg": svg(url)})
+    return render_template("ballot_slips.html", sheets=sheets, event_name=name)

@@ -8,7 +8,7 @@ A route or event missing here fails that test.
 
 from __future__ import annotations
 
-ROLES = ("anonymous", "organiser", "rater", "observer", "checkin")
+ROLES = ("anonymous", "organiser", "rater", "observer", "checkin", "evaluator")
 ANYONE = frozenset(ROLES)
 ORGANISER = frozenset({"organiser"})
 RATER = frozenset({"rater"})
@@ -49,6 +49,13 @@ HTTP: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/observer/lot.svg"): ENROLLED,
     ("GET", "/api/log/head"): ENROLLED,
     ("GET", "/api/log/consistency"): ENROLLED,
+    # Democratic evaluation: an evaluator is whoever holds a ballot slip (its token is the
+    # authority, for one ballot); the set-up and the slips are the organiser's.
+    ("GET", "/ballot/<token>"): ANYONE,
+    ("POST", "/ballot/<token>"): ANYONE,
+    ("GET", "/organiser/evaluation"): ORGANISER,
+    ("POST", "/organiser/evaluation"): ORGANISER,
+    ("GET", "/organiser/ballot-slips"): ORGANISER,
 }
 
 # (namespace, event) -> roles served; "connect" is the handshake itself.
@@ -78,6 +85,7 @@ SOCKET: dict[tuple[str, str], frozenset[str]] = {
     **{("/observer", e): OBSERVER for e in ("approve", "decline")},
     ("/checkin", "connect"): CHECKIN,
     **{("/checkin", e): CHECKIN for e in ("arrive", "call_next", "confirm")},
+    **{("/organiser", e): ORGANISER for e in ("evaluation_open", "evaluation_close")},
 }
 
 

@@ -236,6 +236,44 @@ SCHEMA += "".join(
     for verb in ("update", "delete")
 )
 
+# Democratic evaluation (民主测评). Unlinkability is built into the shapes
+# (docs/threat-model.md, "Ballots"): a slip's token is kept only as its digest, in a
+# table ordered by that digest (no rowid, no issuance order, no time); a cast ballot has
+# a random key, its group and its marks, and no reference to any token, no time, no
+# address. The token is spent by one atomic UPDATE in the ballot's own transaction.
+SCHEMA += """
+CREATE TABLE IF NOT EXISTS evaluation (
+    event_id INTEGER PRIMARY KEY REFERENCES event(id),
+    state TEXT NOT NULL CHECK (state IN ('setup', 'open', 'closed')),
+    scheme TEXT NOT NULL,
+    token_salt TEXT NOT NULL,
+    candidates TEXT
+);
+CREATE TABLE IF NOT EXISTS evaluator_group (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    ballots INTEGER NOT NULL CHECK (ballots BETWEEN 0 AND 2000),
+    weight TEXT,
+    UNIQUE (event_id, name)
+);
+CREATE TABLE IF NOT EXISTS ballot_token (
+    digest TEXT PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES evaluator_group(id),
+    spent INTEGER NOT NULL DEFAULT 0 CHECK (spent IN (0, 1))
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cast_ballot (
+    id TEXT PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES evaluator_group(id),
+    marks TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS cast_ballot_no_update BEFORE UPDATE ON cast_ballot
+BEGIN SELECT RAISE(ABORT, 'cast_ballot is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS cast_ballot_no_delete BEFORE DELETE ON cast_ballot
+BEGIN SELECT RAISE(ABORT, 'cast_ballot is append-only'); END;
+"""
+
 
 def utcnow() -> str:
     """UTC timestamp with milliseconds, the one clock every record uses."""
@@ -329,3 +367,11 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self.db.conn.close()
+
+    def scrub(self) -> None:
+        """Rewrite the database file and empty its write-ahead log, dropping the physical
+        traces of write order (WAL frames, cells placed in insertion order, freed pages)
+        that the tables themselves never hold (docs/threat-model.md, "Ballots")."""
+        with self._lock:
+            self.db.conn.execute("VACUUM")
+            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

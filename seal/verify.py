@@ -28,6 +28,7 @@ from ballot.lots import (
 from ballot.lots import draw as lot_draw
 from ballot.scoring import RubricItem, SheetError, panel_result, sheet_total, validate_sheet
 
+from .ballots import EvaluationLog, EvaluationReplay
 from .bundle import FILES, FORMAT, jsonl, read_json, read_jsonl, unpack
 from .merkle import Tree, leaf_hash
 from .record import BOUND_FIELDS, COMMITTED_FIELDS, rubric_version
@@ -51,7 +52,7 @@ class Round:
 
 
 @dataclass
-class Replay:
+class Replay(EvaluationReplay):
     """What the log says, re-derived, and every way it fails to hold together."""
 
     event_id: int = 0
@@ -75,6 +76,8 @@ class Replay:
     # Leaves whose envelope signature failed, when checked beforehand in other processes
     # (``bad_signatures``); None means check each signature during the walk.
     bad: set[int] | None = None
+    # The democratic evaluation, when the log holds one (its handlers: seal.ballots).
+    evaluation: EvaluationLog | None = None
 
     def fail(self, index: int, text: str) -> None:
         self.failures.append(f"log entry {index}: {text}")
@@ -420,6 +423,13 @@ class Replay:
 
     # --- what the bundle's derived files must hold ------------------------------------
 
+    def published(self) -> dict[str, Any]:
+        """``results.json``: every round's result, and the evaluation's once announced."""
+        out: dict[str, Any] = {"rounds": self.results}
+        if self.evaluation is not None and self.evaluation.result is not None:
+            out["evaluation"] = self.evaluation.result
+        return out
+
     def derived(self, event_id: int, check: bool = False) -> dict[str, bytes]:
         """The derived files' bytes (``check``: with the verifier's encoder)."""
         encode = checked_bytes if check else canonical
@@ -440,7 +450,7 @@ class Replay:
             "rosters.json": encode({"seats": seats}),
             "envelopes.jsonl": jsonl(self.envelopes, check),
             "openings.jsonl": jsonl(self.openings, check),
-            "results.json": encode({"rounds": self.results}),
+            "results.json": encode(self.published()),
         }
 
 

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ballot.lots import source_commitment
-from kiosk_server import ceremony, roles
+from kiosk_server import ceremony, evaluation, roles
 from kiosk_server.enrolment import issue_observer
 from kiosk_server.evidence import heartbeat
 from kiosk_server.live import socketio, store, token_key
@@ -65,6 +65,33 @@ class Actors:
                     for n in range(len(roles.ROLES) + 1)
                 ]
             )
+            # A democratic evaluation with a slip for every role to try, and the evaluator's.
+            evaluation.configure(
+                store(),
+                token_key(),
+                event.id,
+                [evaluation.Group("机关干部", 8)],
+                evaluation.Rules(),
+                "test",
+            )
+            (sheet,) = evaluation.slips(store(), token_key(), event.id)
+        self.slip, self.evaluator_slip, *rest = sheet["tokens"]
+        self.ballot_tokens = iter(rest)
+
+    def evaluator_votes(self) -> None:
+        """Open the evaluation; the evaluator casts with its own slip, so its client is one
+        that has used the ballot page (the set-up form is tried before this, while it can
+        still change)."""
+        with self.app.app_context():
+            evaluation.open_evaluation(store(), self.event.id, "test")
+        assert self.cast(self.clients["evaluator"], self.evaluator_slip).status_code == 200
+
+    def cast(self, client: FlaskClient, token: str) -> Any:
+        page = client.get(f"/ballot/{token}").get_data(as_text=True)
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        marks = {f"m-{c}-{d}": "1" for c in range(6) for d in range(5)}
+        data = {"csrf": found.group(1) if found else "", "step": "confirm", **marks}
+        return client.post(f"/ballot/{token}", data=data)
 
     def request(self, role: str, method: str, rule: str) -> Any:
         client = self.clients[role]
@@ -79,6 +106,7 @@ class Actors:
             "/observer/lot.svg": f"/observer/lot.svg?draw={self.draw_id}",
             "/api/lot/<token>": f"/api/lot/{self.party}",
             "/checkin/<token>": f"/checkin/{self.checkin_page}",
+            "/ballot/<token>": f"/ballot/{self.slip}",
         }.get(rule, rule)
         if method == "GET":
             return client.get(path)
@@ -98,6 +126,15 @@ class Actors:
             return client.post(f"/checkin/{next(self.checkin_tokens)}")
         if rule in ("/api/lot/commit", "/api/lot/reveal"):
             return client.post(rule, json={"token": self.party, "commitment": "0" * 64})
+        if rule == "/ballot/<token>":
+            return self.cast(client, next(self.ballot_tokens))
+        if rule == "/organiser/evaluation":
+            page = client.get(rule).get_data(as_text=True)
+            token = re.search(r'name="csrf" value="([^"]+)"', page)
+            data = {"csrf": token.group(1) if token else "", "name-0": "服务对象", "ballots-0": "3"}
+            data |= {"dimensions": "德 能 勤 绩 廉", "points": "20", "validity": "candidate"}
+            data["grades"] = "优秀=100 称职=80 基本称职=60 不称职=0"
+            return client.post(rule, data=data)
         raise AssertionError(f"no way to try {method} {rule}")
 
 
@@ -128,6 +165,8 @@ def test_the_matrix_covers_every_route_and_event(app: Flask) -> None:
 @pytest.mark.parametrize(("method", "rule"), list(roles.HTTP))
 def test_every_http_cell(app: Flask, event: Event, method: str, rule: str) -> None:
     actors = Actors(app, event)
+    if (method, rule) != ("POST", "/organiser/evaluation"):
+        actors.evaluator_votes()
     for role in roles.ROLES:
         response = actors.request(role, method, rule)
         expected = role in roles.HTTP[(method, rule)]
@@ -138,6 +177,7 @@ def test_every_http_cell(app: Flask, event: Event, method: str, rule: str) -> No
 
 def test_every_socket_cell(app: Flask, event: Event) -> None:
     actors = Actors(app, event)
+    actors.evaluator_votes()
     sio = socketio(app)
     auth = {"rater": {"credential": actors.rater_credential}}
     for (namespace, action), allowed in roles.SOCKET.items():

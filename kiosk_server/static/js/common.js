@@ -23,8 +23,12 @@ window.Kiosk = (() => {
 
   const field = (root, name) => root.querySelector(`[data-field="${name}"]`);
 
+  /* One socket per namespace and page, shared by every script that asks for it. */
+  const sockets = {};
   function connect(namespace) {
+    if (sockets[namespace]) return sockets[namespace];
     const socket = io(namespace, { transports: ["websocket"], auth: { lang } });
+    sockets[namespace] = socket;
     const banner = document.getElementById("offline");
     socket.on("connect", () => { banner.hidden = true; });
     socket.on("disconnect", () => { banner.hidden = false; });
