@@ -120,9 +120,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         networks = [n.strip() for n in networks.split(",") if n.strip()]
     app.wsgi_app = guard(app.wsgi_app, networks)  # type: ignore[method-assign]
 
-    from . import auth, checkin, evaluator, observer, organiser, party, rater
+    from . import auditor, auth, checkin, evaluator, observer, organiser, party, rater
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(auditor.bp)
     app.register_blueprint(party.bp)
     app.register_blueprint(evaluator.bp)  # phones holding a ballot slip: pages, no socket
     for audience in (organiser, rater, observer, checkin):

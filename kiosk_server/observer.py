@@ -63,6 +63,7 @@ def screen() -> Any:
 
 def _any_audience() -> bool:
     """Signed-in organiser, enrolled observer screen or enrolled tablet."""
+    from .auditor import LINK as AUDITOR
     from .auth import organiser_signed_in
     from .enrolment import authenticate_seat
     from .rater import SEAT_COOKIE
@@ -70,6 +71,7 @@ def _any_audience() -> bool:
     return (
         organiser_signed_in()
         or (authenticate_observer(store(), request.cookies.get(OBSERVER_COOKIE)) is not None)
+        or AUDITOR.who() is not None
         or authenticate_seat(store(), request.cookies.get(SEAT_COOKIE)) is not None
     )
 

@@ -58,7 +58,9 @@ def enrolment_sheet() -> Any:
         seat["url"] = public_url(url_for("rater.enrol", token=seat["token"]))
         seat["svg"] = svg(seat["url"])
     for observer in pending["observers"]:
-        page = "checkin.enrol" if observer["role"] == "checkin" else "observer.observe"
+        page = {"checkin": "checkin.enrol", "auditor": "auditor.enrol"}.get(
+            observer["role"], "observer.observe"
+        )
         observer["url"] = public_url(url_for(page, token=observer["token"]))
         observer["svg"] = svg(observer["url"])
     from .tls import CA_CERT, TLS_DIR, fingerprint
@@ -104,28 +106,10 @@ def lot_sheet() -> Any:
 @bp.get("/export")
 @organiser_required
 def export() -> Any:
-    """The evidence bundle, made by the running server itself (its one connection), so
-    an export during the event needs no second writer on the database."""
-    from flask import Response
+    """The evidence bundle, made by the running server (docs/bundle-format.md)."""
+    from .auditor import bundle_download
 
-    from seal.signing import sha256_hex
-
-    from .export import export_bundle
-
-    ev = event_id()
-    if ev is None:
-        abort(404)
-    data = export_bundle(store(), ev, actor="organiser")
-    publish(tablets=False)
-    name = f"evidence-event{ev}-{sha256_hex(data)[:12]}.zip"
-    return Response(
-        data,
-        mimetype="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return bundle_download("organiser")
 
 
 def _single(args: tuple[Any, ...]) -> dict[str, Any]:
@@ -249,27 +233,15 @@ class Live(Audience):
 
     @guarded("issue_observer")
     def on_new_observer(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
-        label = data.get("label")
-        if not isinstance(label, str) or not label.strip():
-            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
-        token = issue_observer(store(), token_key(), self.identity(), label.strip(), self.actor())
-        publish()
-        return {"ok": True, "url": public_url(url_for("observer.observe", token=token))}
+        return self._link(args, "observer", "observer.observe")
+
+    @guarded("issue_auditor")
+    def on_new_auditor(self, *args: Any) -> dict[str, Any]:
+        return self._link(args, "auditor", "auditor.enrol")
 
     @guarded("issue_checkin")
     def on_new_checkin(self, *args: Any) -> dict[str, Any]:
-        from .checkin import ROLE
-
-        data = _single(args)
-        label = data.get("label")
-        if not isinstance(label, str) or not label.strip():
-            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
-        token = issue_observer(
-            store(), token_key(), self.identity(), label.strip(), self.actor(), role=ROLE
-        )
-        publish(tablets=False)
-        return {"ok": True, "url": public_url(url_for("checkin.enrol", token=token))}
+        return self._link(args, "checkin", "checkin.enrol")
 
     @guarded("lot_draw_started")
     def on_lot_start(self, *args: Any) -> dict[str, Any]:
@@ -308,6 +280,17 @@ class Live(Audience):
         _single(args)
         ceremony.end_check(store(), self.identity())
         return self._ask("end_interviews", {}, {})
+
+    def _link(self, args: tuple[Any, ...], role: str, page: str) -> dict[str, Any]:
+        """A one-time link for a new screen of ``role`` (its label, or a number)."""
+        label = _single(args).get("label")
+        if not isinstance(label, str) or not label.strip():
+            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
+        token = issue_observer(
+            store(), token_key(), self.identity(), label.strip(), self.actor(), role=role
+        )
+        publish(tablets=False)
+        return {"ok": True, "url": public_url(url_for(page, token=token))}
 
     @guarded("approval_withdrawn")
     def on_withdraw(self, *args: Any) -> dict[str, Any]:

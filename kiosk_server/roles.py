@@ -8,13 +8,14 @@ A route or event missing here fails that test.
 
 from __future__ import annotations
 
-ROLES = ("anonymous", "organiser", "rater", "observer", "checkin", "evaluator")
+ROLES = ("anonymous", "organiser", "rater", "observer", "checkin", "evaluator", "auditor")
 ANYONE = frozenset(ROLES)
 ORGANISER = frozenset({"organiser"})
 RATER = frozenset({"rater"})
 OBSERVER = frozenset({"observer"})
 CHECKIN = frozenset({"checkin"})
-ENROLLED = frozenset({"organiser", "rater", "observer"})
+AUDITOR = frozenset({"auditor"})
+ENROLLED = frozenset({"organiser", "rater", "observer", "auditor"})
 
 # (method, rule) -> roles served. Token-bearing pages are open to anyone holding the token:
 # the token is the authority there, not a session.
@@ -43,6 +44,10 @@ HTTP: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/checkin/<token>"): ANYONE,
     ("POST", "/checkin/<token>"): ANYONE,
     ("GET", "/checkin"): CHECKIN,
+    ("GET", "/audit/<token>"): ANYONE,
+    ("POST", "/audit/<token>"): ANYONE,
+    ("GET", "/audit"): AUDITOR,
+    ("GET", "/audit/export"): AUDITOR,
     ("GET", "/tablet"): RATER,
     ("GET", "/observer"): OBSERVER,
     ("GET", "/observer/head.svg"): ENROLLED,
@@ -73,6 +78,7 @@ SOCKET: dict[tuple[str, str], frozenset[str]] = {
             "reissue",
             "new_observer",
             "new_checkin",
+            "new_auditor",
             "lot_start",
             "lot_void",
             "end_interviews",

@@ -94,7 +94,7 @@ CREATE TABLE IF NOT EXISTS seat (
 CREATE TABLE IF NOT EXISTS observer (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
-    role TEXT NOT NULL DEFAULT 'observer' CHECK (role IN ('observer', 'checkin')),
+    role TEXT NOT NULL DEFAULT 'observer' CHECK (role IN ('observer', 'checkin', 'auditor')),
     label TEXT NOT NULL,
     generation INTEGER NOT NULL DEFAULT 1,
     token_digest TEXT UNIQUE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,16 @@ class Actors:
                     for n in range(len(roles.ROLES) + 1)
                 ]
             )
+        with app.app_context():
+            auditor = issue_observer(store(), token_key(), event.id, "审计", "test", role="auditor")
+            self.auditor_tokens = iter(
+                [
+                    issue_observer(store(), token_key(), event.id, f"a{n}", "test", role="auditor")
+                    for n in range(len(roles.ROLES) + 1)
+                ]
+            )
+        self.auditor_page = next(self.auditor_tokens)  # shown, never spent
+        assert self.clients["auditor"].post(f"/audit/{auditor}").status_code == 302
         self.checkin_page = next(self.checkin_tokens)  # shown, never spent
         assert self.clients["checkin"].post(f"/checkin/{checkin}").status_code == 302
         self.seat_tokens = iter(
@@ -70,7 +81,7 @@ class Actors:
                 store(),
                 token_key(),
                 event.id,
-                [evaluation.Group("机关干部", 8)],
+                [evaluation.Group("机关干部", len(roles.ROLES) + 3)],
                 evaluation.Rules(),
                 "test",
             )
@@ -106,6 +117,7 @@ class Actors:
             "/observer/lot.svg": f"/observer/lot.svg?draw={self.draw_id}",
             "/api/lot/<token>": f"/api/lot/{self.party}",
             "/checkin/<token>": f"/checkin/{self.checkin_page}",
+            "/audit/<token>": f"/audit/{self.auditor_page}",
             "/ballot/<token>": f"/ballot/{self.slip}",
         }.get(rule, rule)
         if method == "GET":
@@ -124,6 +136,8 @@ class Actors:
             return client.post(f"/observe/{next(self.observer_tokens)}")
         if rule == "/checkin/<token>":
             return client.post(f"/checkin/{next(self.checkin_tokens)}")
+        if rule == "/audit/<token>":
+            return client.post(f"/audit/{next(self.auditor_tokens)}")
         if rule in ("/api/lot/commit", "/api/lot/reveal"):
             return client.post(rule, json={"token": self.party, "commitment": "0" * 64})
         if rule == "/ballot/<token>":
@@ -205,3 +219,16 @@ def test_every_socket_cell(app: Flask, event: Event) -> None:
 def test_the_threat_model_prints_this_very_matrix() -> None:
     doc = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
     assert roles.render() in doc
+
+
+def test_an_auditor_downloads_a_bundle_that_verifies(app: Flask, event: Event) -> None:
+    from seal.verify import verify_bundle
+
+    actors = Actors(app, event)
+    page = actors.clients["auditor"].get("/audit").get_data(as_text=True)
+    assert "/audit/export" in page and "kiosk verify" in page
+    response = actors.clients["auditor"].get("/audit/export")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert verify_bundle(response.data) == []
+    leaf = store(app).row("SELECT data FROM log_leaf WHERE type = 'export' ORDER BY idx DESC")
+    assert json.loads(leaf["data"])["actor"].startswith("auditor:")  # the download is logged

@@ -135,7 +135,7 @@ document.addEventListener("DOMContentLoaded", () => {
       describeApproval(a) + " ",
       el("button", { type: "button", class: "link", "data-withdraw": a.id, text: t("approval.withdraw") }))));
     document.getElementById("observers").replaceChildren(...view.observers.map((o) =>
-      el("li", { "data-role": o.role }, (o.role === "checkin" ? t("checkin.title") + " " : "") + o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
+      el("li", { "data-role": o.role }, ({ checkin: t("checkin.title") + " ", auditor: t("audit.role") + " " }[o.role] || "") + o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
   }
 
   socket.on("console", draw);
@@ -158,10 +158,12 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!reason) { lotError.textContent = t("error.reason_required"); return; }
     if (await lotAct("lot_void", { reason })) document.getElementById("lot-void-reason").value = "";
   });
-  document.getElementById("new-checkin").addEventListener("click", async () => {
-    const ack = await act("new_checkin", {}, null);
-    if (ack) document.getElementById("checkin-link").textContent = ack.url;
-  });
+  for (const [button, event, out] of [["new-checkin", "new_checkin", "checkin-link"], ["new-auditor", "new_auditor", "auditor-link"]]) {
+    document.getElementById(button).addEventListener("click", async () => {
+      const ack = await act(event, {}, null);
+      if (ack) document.getElementById(out).textContent = ack.url;
+    });
+  }
   document.getElementById("end-interviews").addEventListener("click", async () => {
     if (!window.confirm(t("interviews.end_confirm"))) return;
     await act("end_interviews", {}, null, document.getElementById("end-error"));
