@@ -432,29 +432,34 @@ def _make_draw(db: sqlite_utils.Database, party: dict[str, Any], sources: list[s
             "UPDATE candidate SET draw_number = ?, room_id = ? WHERE id = ?",
             [number, rooms[(number - 1) // per_room], ids[pool[position - 1]]],
         )
+    _log_drawn(
+        db,
+        party,
+        key,
+        steps,
+        rooms=[
+            {"room": room, "first": i * per_room + 1, "last": min((i + 1) * per_room, len(pool))}
+            for i, room in enumerate(rooms)
+        ],
+    )
+
+
+def _log_drawn(
+    db: sqlite_utils.Database, party: dict[str, Any], key: str, steps: list[Any], **result: Any
+) -> None:
+    """The draw's leaf: key string, every step, the order, and what it decided."""
     record(
         db,
         "kiosk",
         "lot_drawn",
         "accepted",
-        event=event_id,
+        event=party["event_id"],
         draw=party["draw_id"],
         key=key,
         hash=party["hash"],
-        steps=[
-            {
-                "counter": s.counter,
-                "digest": s.digest,
-                "remaining": s.remaining,
-                "selected": s.selected,
-            }
-            for s in steps
-        ],
-        order=order,
-        rooms=[
-            {"room": room, "first": i * per_room + 1, "last": min((i + 1) * per_room, len(pool))}
-            for i, room in enumerate(rooms)
-        ],
+        steps=[s.__dict__ for s in steps],
+        order=[s.selected for s in steps],
+        **result,
     )
 
 
@@ -486,17 +491,11 @@ def _seat_raters(
                 " AND seat.number = ?) WHERE id = ?",
                 [event_id, code, number, pool[int(position) - 1]["id"]],
             )
-    record(
+    _log_drawn(
         db,
-        "kiosk",
-        "lot_drawn",
-        "accepted",
-        event=event_id,
-        draw=party["draw_id"],
-        key=key,
-        hash=party["hash"],
-        steps=[s.__dict__ for s in steps],
-        order=[s.selected for s in steps],
+        party,
+        key,
+        steps,
         placement={code: [int(p) for p in members] for code, members in placed.rooms.items()},
         reserves=[int(p) for p in placed.reserves],
         unfilled=placed.unfilled,

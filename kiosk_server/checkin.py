@@ -20,7 +20,7 @@ from .audit import record, record_refusal
 from .enrolment import authenticate_observer
 from .errors import UserError
 from .links import LinkRole
-from .live import Audience, client_lang, event_id, guarded, publish, store
+from .live import Audience, client_lang, event_id, guarded, payload, publish, store
 from .storage import Store, utcnow
 
 NAMESPACE = "/checkin"
@@ -184,12 +184,6 @@ def desk() -> Any:
 # --- the /checkin namespace --------------------------------------------------------------
 
 
-def _single(args: tuple[Any, ...]) -> dict[str, Any]:
-    if len(args) != 1 or not isinstance(args[0], dict):
-        raise UserError("malformed")
-    return args[0]
-
-
 class Live(Audience):
     """The ``/checkin`` namespace: enrolled check-in devices only."""
 
@@ -217,14 +211,14 @@ class Live(Audience):
 
     @guarded("candidate_arrived")
     def on_arrive(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         mark_arrived(store(), self.event() or 0, data.get("draw_number"), self.actor())
         publish(tablets=False)
         return {"ok": True}
 
     @guarded("call_candidate")
     def on_call_next(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         room_id = data.get("room_id")
         round_id = interview.call_candidate(store(), self.event() or 0, room_id, None, self.actor())
         publish(room_id=int(room_id))  # type: ignore[arg-type]
@@ -232,7 +226,7 @@ class Live(Audience):
 
     @guarded("score_confirmed")
     def on_confirm(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         confirm_score(store(), self.event() or 0, data.get("round_id"), self.actor())
         publish(tablets=False)
         return {"ok": True}

@@ -166,6 +166,13 @@ class Audience(Namespace):
         return None
 
 
+def payload(args: tuple[Any, ...]) -> dict[str, Any]:
+    """A socket event's one argument, which every event here takes as a JSON object."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise UserError("malformed")
+    return args[0]
+
+
 def guarded(action: str) -> Callable:
     """Wrap a socket handler: a UserError becomes a localised refusal that is recorded;
     any other exception is logged (type only: payloads may hold scores) and answered

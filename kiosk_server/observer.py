@@ -16,7 +16,6 @@ from seal.signing import canonical
 from . import approval, evaluation, interview
 from .audit import record_refusal
 from .enrolment import authenticate_observer
-from .errors import UserError
 from .evidence import consistency, latest_head
 from .links import LinkRole
 from .live import (
@@ -24,6 +23,7 @@ from .live import (
     client_lang,
     event_id,
     guarded,
+    payload,
     publish,
     store,
     token_key,
@@ -169,10 +169,8 @@ class Live(Audience):
     @guarded("approval_confirmed")
     def on_approve(self, *args: Any) -> dict[str, Any]:
         """The monitor's yes to an irreversible act the organiser asked for."""
-        if len(args) != 1 or not isinstance(args[0], dict):
-            raise UserError("malformed")
         result = approval.confirm(
-            store(), token_key(), self.event() or 0, args[0].get("approval_id"), self.actor()
+            store(), token_key(), self.event() or 0, payload(args).get("approval_id"), self.actor()
         )
         if "seat_id" in result:  # a re-issued seat: its old tablet is cut off now
             from .rater import disconnect_seat
@@ -183,10 +181,8 @@ class Live(Audience):
 
     @guarded("approval_declined")
     def on_decline(self, *args: Any) -> dict[str, Any]:
-        if len(args) != 1 or not isinstance(args[0], dict):
-            raise UserError("malformed")
         approval.decide_not(
-            store(), self.event() or 0, args[0].get("approval_id"), self.actor(), "declined"
+            store(), self.event() or 0, payload(args).get("approval_id"), self.actor(), "declined"
         )
         publish(tablets=False)
         return {"ok": True}

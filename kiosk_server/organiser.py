@@ -27,7 +27,17 @@ from .auth import csrf_ok, organiser_required, organiser_signed_in
 from .enrolment import issue_observer, pending_tokens
 from .errors import UserError
 from .i18n import translate
-from .live import Audience, client_lang, event_id, guarded, presence, publish, store, token_key
+from .live import (
+    Audience,
+    client_lang,
+    event_id,
+    guarded,
+    payload,
+    presence,
+    publish,
+    store,
+    token_key,
+)
 from .qr import svg
 
 NAMESPACE = "/organiser"
@@ -112,12 +122,6 @@ def export() -> Any:
     return bundle_download("organiser")
 
 
-def _single(args: tuple[Any, ...]) -> dict[str, Any]:
-    if len(args) != 1 or not isinstance(args[0], dict):
-        raise UserError("malformed")
-    return args[0]
-
-
 class Live(Audience):
     """The ``/organiser`` namespace: signed-in organisers only."""
 
@@ -148,7 +152,7 @@ class Live(Audience):
 
     @guarded("call_candidate")
     def on_call(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         room_id = data.get("room_id")
         round_id = interview.call_candidate(
             store(), self.identity(), room_id, data.get("draw_number"), self.actor()
@@ -158,7 +162,7 @@ class Live(Audience):
 
     @guarded("open_round")
     def on_open(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         interview.open_round(store(), self.identity(), data.get("round_id"), self.actor())
         publish()
         return {"ok": True}
@@ -166,7 +170,7 @@ class Live(Audience):
     @guarded("close_round")
     def on_close(self, *args: Any) -> dict[str, Any]:
         """A close with seated raters still pending is early: a monitor must confirm it."""
-        data = _single(args)
+        data = payload(args)
         reason = interview.early_close(
             store(), self.identity(), data.get("round_id"), data.get("reason")
         )
@@ -182,7 +186,7 @@ class Live(Audience):
 
     @guarded("candidate_absent")
     def on_absent(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         interview.mark_absent(
             store(), self.identity(), data.get("round_id"), data.get("reason"), self.actor()
         )
@@ -191,7 +195,7 @@ class Live(Audience):
 
     @guarded("finalise_round")
     def on_finalise(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         reason = interview.finalise_check(
             store(), self.identity(), data.get("round_id"), data.get("reason")
         )
@@ -203,7 +207,7 @@ class Live(Audience):
 
     @guarded("pause_room")
     def on_pause(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         interview.set_paused(
             store(),
             self.identity(),
@@ -216,7 +220,7 @@ class Live(Audience):
 
     @guarded("reissue_seat")
     def on_reissue(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         seat_id = data.get("seat_id")
         found = store().row(
             "SELECT seat.id, seat.number, room.name FROM seat JOIN room ON room.id = seat.room_id"
@@ -246,7 +250,7 @@ class Live(Audience):
     @guarded("lot_draw_started")
     def on_lot_start(self, *args: Any) -> dict[str, Any]:
         """A first draw runs at once; a re-draw needs a reason and a monitor."""
-        data = _single(args)
+        data = payload(args)
         purpose = data.get("purpose", "order")
         if ceremony.is_redraw(store(), self.identity(), purpose):
             ceremony.check_start(store(), self.identity(), data.get("parties"), purpose)
@@ -255,8 +259,8 @@ class Live(Audience):
                 raise UserError("lot_redraw_reason")
             if len(reason.strip()) > interview.MAX_REASON:
                 raise UserError("too_long", field="reason")
-            payload = {"parties": data.get("parties"), "reason": reason.strip(), "purpose": purpose}
-            return self._ask("lot_redraw", payload, {"purpose": purpose, "reason": reason.strip()})
+            asked = {"parties": data.get("parties"), "reason": reason.strip(), "purpose": purpose}
+            return self._ask("lot_redraw", asked, {"purpose": purpose, "reason": reason.strip()})
         draw_id = ceremony.start_draw(
             store(),
             token_key(),
@@ -271,19 +275,19 @@ class Live(Audience):
 
     @guarded("lot_draw_voided")
     def on_lot_void(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         reason = ceremony.void_check(store(), self.identity(), data.get("reason"))
         return self._ask("lot_void", {"reason": reason}, {"reason": reason})
 
     @guarded("interviews_ended")
     def on_end_interviews(self, *args: Any) -> dict[str, Any]:
-        _single(args)
+        payload(args)
         ceremony.end_check(store(), self.identity())
         return self._ask("end_interviews", {}, {})
 
     def _link(self, args: tuple[Any, ...], role: str, page: str) -> dict[str, Any]:
         """A one-time link for a new screen of ``role`` (its label, or a number)."""
-        label = _single(args).get("label")
+        label = payload(args).get("label")
         if not isinstance(label, str) or not label.strip():
             label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
         token = issue_observer(
@@ -294,7 +298,7 @@ class Live(Audience):
 
     @guarded("approval_withdrawn")
     def on_withdraw(self, *args: Any) -> dict[str, Any]:
-        data = _single(args)
+        data = payload(args)
         approval.decide_not(
             store(), self.identity(), data.get("approval_id"), self.actor(), "withdrawn"
         )
@@ -312,7 +316,7 @@ class Live(Audience):
     @guarded("evaluation_open")
     def on_evaluation_open(self, *args: Any) -> dict[str, Any]:
         """Open the democratic evaluation: slips can be used from now on."""
-        _single(args)
+        payload(args)
         evaluation.open_evaluation(store(), self.identity(), self.actor())
         evaluation.publish()
         return {"ok": True}
@@ -320,7 +324,7 @@ class Live(Audience):
     @guarded("evaluation_close")
     def on_evaluation_close(self, *args: Any) -> dict[str, Any]:
         """Close it: the ballots are logged in a random order and the result published."""
-        _single(args)
+        payload(args)
         evaluation.close_evaluation(store(), self.identity(), self.actor())
         evaluation.publish()
         return {"ok": True}
