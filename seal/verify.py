@@ -31,6 +31,7 @@ from ballot.scoring import RubricItem, SheetError, panel_result, sheet_total, va
 from .bundle import FILES, FORMAT, jsonl, read_json, read_jsonl, unpack
 from .merkle import Tree, leaf_hash
 from .record import BOUND_FIELDS, COMMITTED_FIELDS, rubric_version
+from .results import ResultsLog, ResultsReplay
 from .signing import canonical, checked_bytes, load_public_key, sha256_hex, unb64u, verify
 
 LEAF_KEYS = {"seq", "time", "type", "actor", "disposition", "data"}
@@ -51,7 +52,7 @@ class Round:
 
 
 @dataclass
-class Replay:
+class Replay(ResultsReplay):
     """What the log says, re-derived, and every way it fails to hold together."""
 
     event_id: int = 0
@@ -75,6 +76,8 @@ class Replay:
     # Leaves whose envelope signature failed, when checked beforehand in other processes
     # (``bad_signatures``); None means check each signature during the walk.
     bad: set[int] | None = None
+    # The results: settings, written marks, corrections, publications (seal.results).
+    outcome: ResultsLog = field(default_factory=ResultsLog)
 
     def fail(self, index: int, text: str) -> None:
         self.failures.append(f"log entry {index}: {text}")
@@ -87,6 +90,7 @@ class Replay:
             if kind == "opening_refused" and data.get("round") in self.rounds:
                 self.rounds[data["round"]].refused.add(data.get("seat"))
             return
+        self.note_announced(kind, data)
         handler = getattr(self, "on_" + kind, None)
         if handler is not None:
             try:
@@ -146,6 +150,7 @@ class Replay:
 
     def on_candidate_absent(self, index: int, entry: dict, data: dict) -> None:
         """A called candidate who never came in: a round with nobody seated, closed."""
+        self.outcome.absent_rounds.add(data["round"])  # 缺考 in the results
         if data["round"] in self.rounds:
             self.fail(index, f"round {data['round']} is marked absent after it was opened")
             return
@@ -346,7 +351,15 @@ class Replay:
             "commitments": {},
             "values": {},
             "drawn": None,
+            "pool": data.get("pool") if data.get("purpose") == "tie" else None,
+            "key": None,
         }
+        if data.get("purpose") == "tie" and (
+            not isinstance(data.get("pool"), list)
+            or pool_digest(data["pool"]) != data["pool_digest"]
+            or len(data["pool"]) != data["pool_size"]
+        ):
+            self.fail(index, f"tie draw {data['draw']}'s pool is not the one it names")
 
     def on_lot_committed(self, index: int, entry: dict, data: dict) -> None:
         draw_ = self.draws[data["draw"]]
@@ -383,7 +396,7 @@ class Replay:
         )
         if key != data["key"] or [s.selected for s in steps] != data["order"]:
             self.fail(index, f"draw {data['draw']}: the sources do not give the order announced")
-        draw_["drawn"] = data["order"]
+        draw_["drawn"], draw_["key"] = data["order"], data["key"]
         if draw_["purpose"] == "raters":
             placed = draw_raters(
                 [
@@ -403,6 +416,7 @@ class Replay:
                 self.fail(index, f"draw {data['draw']}: the raters were not seated as drawn")
 
     def on_interviews_ended(self, index: int, entry: dict, data: dict) -> None:
+        self.note_interviews_ended(data)
         if data["draw"] is None:
             return
         draw_ = self.draws.get(data["draw"])
@@ -441,6 +455,7 @@ class Replay:
             "envelopes.jsonl": jsonl(self.envelopes, check),
             "openings.jsonl": jsonl(self.openings, check),
             "results.json": encode({"rounds": self.results}),
+            "results-final.json": encode(self.final_document()),
         }
 
 
