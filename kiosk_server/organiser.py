@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
-from . import approval, ceremony, interview
+from . import approval, ceremony, interview, results, rules, written
 from .auth import organiser_required
 from .enrolment import issue_observer, pending_tokens
 from .errors import UserError
@@ -36,6 +36,14 @@ def console() -> Any:
     return render_template("console.html", event_id=event_id())
 
 
+@bp.get("/results")
+@organiser_required
+def results_page() -> Any:
+    """Results: settings, written marks to decide, provisional results, corrections,
+    publishing (live over ``/organiser``, the ``results`` push)."""
+    return render_template("results.html")
+
+
 @bp.get("/enrolment-sheet")
 @organiser_required
 def enrolment_sheet() -> Any:
@@ -48,7 +56,9 @@ def enrolment_sheet() -> Any:
         seat["url"] = public_url(url_for("rater.enrol", token=seat["token"]))
         seat["svg"] = svg(seat["url"])
     for observer in pending["observers"]:
-        page = "checkin.enrol" if observer["role"] == "checkin" else "observer.observe"
+        page = {"checkin": "checkin.enrol", "clerk": "clerk.enrol"}.get(
+            observer["role"], "observer.observe"
+        )
         observer["url"] = public_url(url_for(page, token=observer["token"]))
         observer["svg"] = svg(observer["url"])
     from .tls import CA_CERT, TLS_DIR, fingerprint
@@ -141,6 +151,8 @@ class Live(Audience):
         self.remember(ev, client_lang(auth))
         join_room(f"event:{ev}")
         emit("console", interview.board(store(), ev, organiser=True, online=presence().online()))
+        with store().read() as db:
+            emit("results", results.organiser_view(db, ev))
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()
@@ -291,6 +303,60 @@ class Live(Audience):
         _single(args)
         ceremony.end_check(store(), self.identity())
         return self._ask("end_interviews", {}, {})
+
+    @guarded("issue_clerk")
+    def on_new_clerk(self, *args: Any) -> dict[str, Any]:
+        """A one-time link for a written-marks clerk device (笔试录入)."""
+        from .clerk import ROLE
+
+        data = _single(args)
+        label = data.get("label")
+        if not isinstance(label, str) or not label.strip():
+            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
+        token = issue_observer(
+            store(), token_key(), self.identity(), label.strip(), self.actor(), role=ROLE
+        )
+        publish(tablets=False)
+        return {"ok": True, "url": public_url(url_for("clerk.enrol", token=token))}
+
+    @guarded("results_rules_set")
+    def on_results_rules(self, *args: Any) -> dict[str, Any]:
+        """Set the results settings (weights, full marks, tie chain, thresholds, ...)."""
+        data = _single(args)
+        rules.configure(store(), self.identity(), data.get("settings"), self.actor())
+        publish(tablets=False)
+        return {"ok": True}
+
+    @guarded("written_resolved")
+    def on_resolve(self, *args: Any) -> dict[str, Any]:
+        """Decide a written-mark mismatch: one of the two typed figures, and why."""
+        data = _single(args)
+        written.resolve(
+            store(),
+            self.identity(),
+            data.get("reg_no"),
+            data.get("mark"),
+            data.get("reason"),
+            self.actor(),
+        )
+        publish(tablets=False)
+        return {"ok": True}
+
+    @guarded("correction_requested")
+    def on_correct(self, *args: Any) -> dict[str, Any]:
+        """A correction of a closed stage's figure: checked now, applied once a monitor
+        confirms it."""
+        payload, summary = results.correction_request(
+            store(), self.identity(), _single(args), self.actor()
+        )
+        return self._ask("correction", payload, summary)
+
+    @guarded("results_publish_requested")
+    def on_publish_results(self, *args: Any) -> dict[str, Any]:
+        """Publish (freeze) the results for the 公示: only final results, with a monitor."""
+        _single(args)
+        version = results.publish_check(store(), self.identity())
+        return self._ask("publish_results", {"version": version}, {"version": version})
 
     @guarded("approval_withdrawn")
     def on_withdraw(self, *args: Any) -> dict[str, Any]:

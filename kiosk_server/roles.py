@@ -8,12 +8,14 @@ A route or event missing here fails that test.
 
 from __future__ import annotations
 
-ROLES = ("anonymous", "organiser", "rater", "observer", "checkin")
+ROLES = ("anonymous", "organiser", "rater", "observer", "checkin", "clerk")
 ANYONE = frozenset(ROLES)
 ORGANISER = frozenset({"organiser"})
 RATER = frozenset({"rater"})
 OBSERVER = frozenset({"observer"})
 CHECKIN = frozenset({"checkin"})
+CLERK = frozenset({"clerk"})
+PUBLISHED = frozenset({"organiser", "observer"})  # the published results and their exports
 ENROLLED = frozenset({"organiser", "rater", "observer"})
 
 # (method, rule) -> roles served. Token-bearing pages are open to anyone holding the token:
@@ -36,6 +38,7 @@ HTTP: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/organiser/enrolment-sheet"): ORGANISER,
     ("GET", "/organiser/export"): ORGANISER,
     ("GET", "/organiser/lot-sheet"): ORGANISER,
+    ("GET", "/organiser/results"): ORGANISER,
     ("GET", "/lot/<token>"): ANYONE,
     ("GET", "/api/lot/<token>"): ANYONE,
     ("POST", "/api/lot/commit"): ANYONE,
@@ -43,6 +46,13 @@ HTTP: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/checkin/<token>"): ANYONE,
     ("POST", "/checkin/<token>"): ANYONE,
     ("GET", "/checkin"): CHECKIN,
+    ("GET", "/clerk/<token>"): ANYONE,
+    ("POST", "/clerk/<token>"): ANYONE,
+    ("GET", "/clerk"): CLERK,
+    ("GET", "/results/sheet"): PUBLISHED,
+    ("GET", "/results/bundle"): PUBLISHED,
+    ("GET", "/results/export.csv"): PUBLISHED,
+    ("GET", "/results/export.xlsx"): PUBLISHED,
     ("GET", "/tablet"): RATER,
     ("GET", "/observer"): OBSERVER,
     ("GET", "/observer/head.svg"): ENROLLED,
@@ -70,6 +80,11 @@ SOCKET: dict[tuple[str, str], frozenset[str]] = {
             "lot_void",
             "end_interviews",
             "withdraw",
+            "new_clerk",
+            "results_rules",
+            "resolve",
+            "correct",
+            "publish_results",
         )
     },
     ("/rater", "connect"): RATER,
@@ -78,6 +93,8 @@ SOCKET: dict[tuple[str, str], frozenset[str]] = {
     **{("/observer", e): OBSERVER for e in ("approve", "decline")},
     ("/checkin", "connect"): CHECKIN,
     **{("/checkin", e): CHECKIN for e in ("arrive", "call_next", "confirm")},
+    ("/clerk", "connect"): CLERK,
+    ("/clerk", "enter"): CLERK,
 }
 
 

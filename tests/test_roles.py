@@ -54,6 +54,14 @@ class Actors:
             )
         self.checkin_page = next(self.checkin_tokens)  # shown, never spent
         assert self.clients["checkin"].post(f"/checkin/{checkin}").status_code == 302
+        with app.app_context():
+            clerk_tokens = [
+                issue_observer(store(), token_key(), event.id, f"k{n}", "test", role="clerk")
+                for n in range(len(roles.ROLES) + 2)
+            ]
+        self.clerk_tokens = iter(clerk_tokens[2:])
+        self.clerk_page = clerk_tokens[1]  # shown, never spent
+        assert self.clients["clerk"].post(f"/clerk/{clerk_tokens[0]}").status_code == 302
         self.seat_tokens = iter(
             [event.token("A", n) for n in range(2, 6)] + [event.token("B", n) for n in (1, 2, 3)]
         )
@@ -79,6 +87,7 @@ class Actors:
             "/observer/lot.svg": f"/observer/lot.svg?draw={self.draw_id}",
             "/api/lot/<token>": f"/api/lot/{self.party}",
             "/checkin/<token>": f"/checkin/{self.checkin_page}",
+            "/clerk/<token>": f"/clerk/{self.clerk_page}",
         }.get(rule, rule)
         if method == "GET":
             return client.get(path)
@@ -96,6 +105,8 @@ class Actors:
             return client.post(f"/observe/{next(self.observer_tokens)}")
         if rule == "/checkin/<token>":
             return client.post(f"/checkin/{next(self.checkin_tokens)}")
+        if rule == "/clerk/<token>":
+            return client.post(f"/clerk/{next(self.clerk_tokens)}")
         if rule in ("/api/lot/commit", "/api/lot/reveal"):
             return client.post(rule, json={"token": self.party, "commitment": "0" * 64})
         raise AssertionError(f"no way to try {method} {rule}")
@@ -113,9 +124,9 @@ def served(response: Any) -> bool:
 def test_the_matrix_covers_every_route_and_event(app: Flask) -> None:
     rules = {(m, r.rule) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}}
     assert rules == set(roles.HTTP)
-    from kiosk_server import checkin, observer, organiser, rater
+    from kiosk_server import checkin, clerk, observer, organiser, rater
 
-    audiences = (organiser, rater, observer, checkin)
+    audiences = (organiser, rater, observer, checkin, clerk)
     events = {(m.NAMESPACE, "connect") for m in audiences} | {
         (m.NAMESPACE, n[3:])
         for m in audiences
