@@ -609,6 +609,7 @@ CATALOG["zh"].update(
         "clerk.title": "笔试成绩录入",
         "clerk.enrol_title": "笔试录入设备登记",
         "clerk.intro": "本设备将登记为笔试录入设备：{label}",
+        "clerk.button": "登记本设备",
         "clerk.new": "新增笔试录入设备链接",
         "clerk.blind": (
             "请按试卷独立录入，不要参考他人录入结果。本页只显示本设备录入的成绩；"
@@ -754,6 +755,7 @@ CATALOG["en"].update(
         "clerk.title": "Written marks entry",
         "clerk.enrol_title": "Written-marks clerk device",
         "clerk.intro": "This device will be enrolled as a written-marks clerk: {label}",
+        "clerk.button": "Enrol this device",
         "clerk.new": "New written-marks clerk link",
         "clerk.blind": (
             "Type each mark from the paper yourself, without looking at anyone else's entry. "

@@ -92,16 +92,18 @@ def board(room: Room) -> dict[str, Any]:
     return last(room.observer, "/observer", "board")
 
 
-def type_written(room: Room, app: Flask, typo: dict[str, str] | None = None) -> list[Clerk]:
+def type_written(
+    room: Room, app: Flask, typo: dict[str, str] | None = None, marks: dict[str, str] = WRITTEN
+) -> list[Clerk]:
     """Two clerks type every mark; the second mistypes as ``typo`` says; the organiser
     decides each mismatch from the paper."""
     first, second = Clerk(app, room), Clerk(app, room)
-    for reg_no, mark in WRITTEN.items():
+    for reg_no, mark in marks.items():
         assert first.enter(reg_no, mark)["state"] == "awaiting_second"
-    for reg_no, mark in WRITTEN.items():
+    for reg_no, mark in marks.items():
         second.enter(reg_no, (typo or {}).get(reg_no, mark))
     for reg_no in typo or {}:
-        room.ok("resolve", reg_no=reg_no, mark=WRITTEN[reg_no], reason="核对原卷")
+        room.ok("resolve", reg_no=reg_no, mark=marks[reg_no], reason="核对原卷")
     return [first, second]
 
 
@@ -116,7 +118,7 @@ def give_r005_a_number(app: Flask, event: Event) -> None:
         import_setup(store(), event.id, {"draw": path})
 
 
-def interview_everyone(room: Room, event: Event) -> None:
+def interview_everyone(room: Room, event: Event, analysis: dict = ANALYSIS) -> None:
     for n in range(1, 6):
         room.enrol("A", n)
     for n in range(1, 4):
@@ -124,9 +126,9 @@ def interview_everyone(room: Room, event: Event) -> None:
     for number in range(1, 7):
         code = "A" if number <= 3 else "B"
         round_id = room.start_round(code)
-        for seat, analysis in enumerate(ANALYSIS[number], start=1):
+        for seat, value in enumerate(analysis[number], start=1):
             assert room.tablets[(code, seat)].commit(
-                {"analysis": analysis, "expression": "25", "bearing": "20"}
+                {"analysis": value, "expression": "25", "bearing": "20"}
             )["ok"]
         room.reveal_all(round_id)
     room.confirm(room.ok("end_interviews"))
@@ -593,3 +595,55 @@ def test_a_tampered_result_fails_verification(app: Flask, event: Event, room: Ro
     copy = json.loads(json.dumps(leaves))
     swap_appointee(copy[at]["data"])
     assert verify_bundle(repack(unpack(bundle), copy, rederive=True))
+
+
+# --- a tie at a seat boundary, broken by a public lot -------------------------------------
+
+
+def test_a_tie_at_a_seat_boundary_waits_for_a_recorded_lot(
+    app: Flask, event: Event, room: Room
+) -> None:
+    from ballot.lots import draw, parse_source
+    from kiosk_server.ceremony import party_tokens
+    from kiosk_server.live import token_key
+
+    from .test_ceremony import SOURCES, Party
+
+    # R003 and R005 both name P1 only, and are equal on every figure: written 95,
+    # evaluation 100, interview 79.00 (room A: -83 -75, 237 / 3; room B: 78 79 80).
+    give_r005_a_number(app, event)
+    type_written(room, app, marks={**WRITTEN, "R003": "95", "R005": "95"})
+    announce_evaluation(app, event, {**EVALUATION, "R003": "100.00", "R005": "100.00"})
+    assert room.act("lot_start", purpose="tie")["error"]["code"] == "interviews_not_ended"
+    interview_everyone(room, event, {**ANALYSIS, 6: ["33", "34", "35"]})
+    view = organiser_view(room)["results"]
+    # 28.50 + 40.00 + 23.70 = 92.20 each, above R002's 90.55: tied first, one seat
+    assert view["flags"] == [{"code": "unbroken_tie", "candidates": ["R003", "R005"], "post": "P1"}]
+    p1 = [(r[3], r[5], r[13], r[14]) for r in view["table"]["zh"]["rows"] if r[0] == "P1"]
+    assert p1[:2] == [(1, "R003", "92.20", "待定"), (1, "R005", "92.20", "待定")]
+    assert room.act("publish_results")["error"]["code"] == "results_not_final"
+
+    started = room.ok("lot_start", purpose="tie")
+    shown = last(room.observer, "/observer", "board")["draws"][-1]
+    assert shown["purpose"] == "tie" and shown["pool"] == ["R003", "R005"]
+    with app.app_context():
+        tokens = [p["token"] for p in party_tokens(store(), token_key(), started["draw_id"])]
+    parties = [Party(app.test_client(), t, v) for t, v in zip(tokens, SOURCES, strict=True)]
+    for party in parties:
+        assert party.commit().status_code == 200
+    for party in parties:
+        assert party.reveal().status_code == 200
+    _key, steps = draw(2, 2, [parse_source(v) for v in SOURCES], "sha256")
+    winner = ["R003", "R005"][steps[0].selected - 1]
+    view = organiser_view(room)["results"]
+    assert view["flags"] == []
+    p1 = [(r[3], r[5], r[14]) for r in view["table"]["zh"]["rows"] if r[0] == "P1"]
+    assert p1[0] == (1, winner, "拟任") and p1[1][0] == 2
+    assert room.act("lot_start", purpose="tie")["error"]["code"] == "no_tie"
+    publish(room)
+    bundle = room.http.get("/results/bundle").data
+    assert verify_bundle(bundle) == []
+    final = json.loads(unpack(bundle)["results-final.json"])["document"]
+    assert {p["code"]: p["appointed"] for p in final["posts"]}["P1"] == [winner]
+    ranked = {c["id"]: c["broken_by"] for c in final["candidates"]}
+    assert ranked[({"R003", "R005"} - {winner}).pop()] == "lot"
