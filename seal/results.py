@@ -75,7 +75,7 @@ class ResultsReplay:
         if kind in ("evaluation_opened", "evaluation_result"):
             self.outcome.announced[kind] = data
 
-    def on_results_rules_set(self, index: int, entry: dict, data: dict) -> None:
+    def on_results_rules_set(self, index: int, entry: dict[str, Any], data: dict[str, Any]) -> None:
         if self.outcome.begun:
             self.fail(index, "the results settings changed after the first figure was taken")
         try:
@@ -83,13 +83,13 @@ class ResultsReplay:
         except SettingError as err:
             self.fail(index, f"the results settings are not valid ({err})")
 
-    def on_candidate_called(self, index: int, entry: dict, data: dict) -> None:
+    def on_candidate_called(self, index: int, entry: dict[str, Any], data: dict[str, Any]) -> None:
         self.outcome.begun = True
 
     def _mark(self, candidate: str) -> WrittenMark:
         return self.outcome.marks.setdefault(candidate, WrittenMark(candidate))
 
-    def on_written_entered(self, index: int, entry: dict, data: dict) -> None:
+    def on_written_entered(self, index: int, entry: dict[str, Any], data: dict[str, Any]) -> None:
         self.outcome.begun = True
         clerk, imported = data["clerk"], data["source"] == "import"
         if imported != clerk.startswith("import:") or (not imported and entry["actor"] != clerk):
@@ -105,7 +105,7 @@ class ResultsReplay:
         except (MarkError, InputError) as err:
             self.fail(index, f"{data['candidate']}'s written entry breaks the rule ({err})")
 
-    def on_written_resolved(self, index: int, entry: dict, data: dict) -> None:
+    def on_written_resolved(self, index: int, entry: dict[str, Any], data: dict[str, Any]) -> None:
         if entry["actor"] != data["decided_by"]:
             self.fail(index, f"a decision by {data['decided_by']} was logged for {entry['actor']}")
             return
@@ -122,7 +122,9 @@ class ResultsReplay:
         except (MarkError, InputError) as err:
             self.fail(index, f"{data['candidate']}'s written decision breaks the rule ({err})")
 
-    def on_approval_requested(self, index: int, entry: dict, data: dict) -> None:
+    def on_approval_requested(
+        self, index: int, entry: dict[str, Any], data: dict[str, Any]
+    ) -> None:
         if data.get("act") in ("correction", "publish_results"):
             self.outcome.asked.append(data)
 
@@ -134,7 +136,9 @@ class ResultsReplay:
                 return True
         return False
 
-    def on_correction_applied(self, index: int, entry: dict, data: dict) -> None:
+    def on_correction_applied(
+        self, index: int, entry: dict[str, Any], data: dict[str, Any]
+    ) -> None:
         try:
             correction = correction_from_json({k: data[k] for k in _CORRECTION_KEYS})
         except (InputError, KeyError) as err:
@@ -201,7 +205,7 @@ class ResultsReplay:
         )
         return interview or DEFAULT_FULL_MARKS, evaluation
 
-    def on_results_published(self, index: int, entry: dict, data: dict) -> None:
+    def on_results_published(self, index: int, entry: dict[str, Any], data: dict[str, Any]) -> None:
         number = len(self.outcome.published) + 1
         if self.outcome.numbered is None:
             self.fail(index, "the results were published before the interviews ended")

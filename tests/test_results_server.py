@@ -451,9 +451,26 @@ def test_the_results_rank_and_allocate_as_worked_by_hand(
         english[("P1", "R003")][15]
         == "First preference post full: ranked 3, the post has 1 seat(s)"
     )
-    # the monitors see the per-rater analysis once the interviews have ended
+    # The monitors see the per-rater analysis once the interviews have ended. In room A
+    # seat 5 was struck as highest and seat 1 as lowest in all three rounds; seat 1's
+    # deviations: 75 - 79, 80 - 81, 78 - 80 = -4, -1, -2: mean -2.33, absolute 2.33.
     raters = {r["rater"]: r for r in board(room)["results"]["raters"]}
-    assert len(raters) == 8 and sum(r["dropped_high"] for r in raters.values()) == 3
+    assert len(raters) == 8
+    assert raters["第一面试室 5"]["dropped_high"] == 3
+    assert raters["第一面试室 5"]["flags"] == ["often_dropped_high"]
+    assert raters["第一面试室 1"] == {
+        "rater": "第一面试室 1",
+        "rounds": 3,
+        "unscored": 0,
+        "mean_deviation": "-2.33",
+        "mean_abs_deviation": "2.33",
+        "dropped_high": 0,
+        "dropped_low": 3,
+        "flags": ["often_dropped_low"],
+    }
+    # room B, all three count: 75 76 77 (76.00), 80 80 80.5 (80.17), 73 74 75 (74.00);
+    # seat 3: +1, +0.33, +1 = 2.33 / 3 = 0.78
+    assert raters["第二面试室 3"]["mean_deviation"] == "0.78"
 
 
 def test_a_correction_waits_for_a_monitor_and_shows_its_reason(
@@ -554,7 +571,10 @@ def test_the_exports_round_trip(app: Flask, event: Event, room: Room) -> None:
     assert [r[5] for r in read[1:] if r[0] == "P1"] == ["R001", "R004", "R003", "R005"]
     assert read[1][13] == "87.50"
     raters = room.http.get("/results/export.csv?table=raters&lang=en").data.decode("utf-8-sig")
-    assert raters.splitlines()[0].startswith("rater,rounds,unscored rounds,mean deviation")
+    lines = raters.splitlines()
+    assert lines[0].startswith("rater,rounds,unscored rounds,mean deviation")
+    # a negative deviation stays a number in the export, never a neutralised text
+    assert "第一面试室 1,3,0,-2.33,2.33,0,3,often dropped as lowest" in lines
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(room.http.get("/results/export.xlsx").data))
