@@ -424,18 +424,7 @@ def _make_draw(db: sqlite_utils.Database, party: dict[str, Any], sources: list[s
     )
     event_id = party["event_id"]
     if party["purpose"] == "tie":  # the order is the lot itself: nothing to assign
-        record(
-            db,
-            "kiosk",
-            "lot_drawn",
-            "accepted",
-            event=event_id,
-            draw=party["draw_id"],
-            key=key,
-            hash=party["hash"],
-            steps=[s.__dict__ for s in steps],
-            order=order,
-        )
+        _log_drawn(db, party, key, steps)
         return
     if party["purpose"] == "raters":
         _seat_raters(db, party, pool, [parse_source(s) for s in sources], (key, steps))
@@ -512,20 +501,33 @@ def _seat_raters(
                 " AND seat.number = ?) WHERE id = ?",
                 [event_id, code, number, pool[int(position) - 1]["id"]],
             )
+    _log_drawn(
+        db,
+        party,
+        key,
+        steps,
+        placement={code: [int(p) for p in members] for code, members in placed.rooms.items()},
+        reserves=[int(p) for p in placed.reserves],
+        unfilled=placed.unfilled,
+    )
+
+
+def _log_drawn(
+    db: sqlite_utils.Database, party: dict[str, Any], key: str, steps: list[Any], **extra: Any
+) -> None:
+    """The drawn order in the log, step by step, and what the draw decided (``extra``)."""
     record(
         db,
         "kiosk",
         "lot_drawn",
         "accepted",
-        event=event_id,
+        event=party["event_id"],
         draw=party["draw_id"],
         key=key,
         hash=party["hash"],
         steps=[s.__dict__ for s in steps],
         order=[s.selected for s in steps],
-        placement={code: [int(p) for p in members] for code, members in placed.rooms.items()},
-        reserves=[int(p) for p in placed.reserves],
-        unfilled=placed.unfilled,
+        **extra,
     )
 
 

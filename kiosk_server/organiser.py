@@ -256,15 +256,7 @@ class Live(Audience):
     def on_new_checkin(self, *args: Any) -> dict[str, Any]:
         from .checkin import ROLE
 
-        data = _single(args)
-        label = data.get("label")
-        if not isinstance(label, str) or not label.strip():
-            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
-        token = issue_observer(
-            store(), token_key(), self.identity(), label.strip(), self.actor(), role=ROLE
-        )
-        publish(tablets=False)
-        return {"ok": True, "url": public_url(url_for("checkin.enrol", token=token))}
+        return self._device_link(args, ROLE, "checkin.enrol")
 
     @guarded("lot_draw_started")
     def on_lot_start(self, *args: Any) -> dict[str, Any]:
@@ -309,15 +301,7 @@ class Live(Audience):
         """A one-time link for a written-marks clerk device (笔试录入)."""
         from .clerk import ROLE
 
-        data = _single(args)
-        label = data.get("label")
-        if not isinstance(label, str) or not label.strip():
-            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
-        token = issue_observer(
-            store(), token_key(), self.identity(), label.strip(), self.actor(), role=ROLE
-        )
-        publish(tablets=False)
-        return {"ok": True, "url": public_url(url_for("clerk.enrol", token=token))}
+        return self._device_link(args, ROLE, "clerk.enrol")
 
     @guarded("results_rules_set")
     def on_results_rules(self, *args: Any) -> dict[str, Any]:
@@ -366,6 +350,18 @@ class Live(Audience):
         )
         publish(tablets=False)
         return {"ok": True}
+
+    def _device_link(self, args: tuple[Any, ...], role: str, page: str) -> dict[str, Any]:
+        """A one-time link enrolling a device of ``role`` (check-in desk, clerk)."""
+        data = _single(args)
+        label = data.get("label")
+        if not isinstance(label, str) or not label.strip():
+            label = f"#{len(store().rows('SELECT id FROM observer')) + 1}"
+        token = issue_observer(
+            store(), token_key(), self.identity(), label.strip(), self.actor(), role=role
+        )
+        publish(tablets=False)
+        return {"ok": True, "url": public_url(url_for(page, token=token))}
 
     def _ask(self, action: str, payload: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
         """Log the request and show it to the monitors; the act waits for their yes."""

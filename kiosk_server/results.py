@@ -147,24 +147,33 @@ def _posts_and_candidates(
     return posts, candidates
 
 
+def _stored(
+    ident: str, asked: dict[str, Any], entered_by: str, confirmed_by: str | None
+) -> Correction:
+    """A correction as stored or asked: ``stage``, ``reg_no``, ``old``, ``new``, ``reason``."""
+    return Correction(
+        ident,
+        Stage(asked["stage"]),
+        asked["reg_no"],
+        figure_from_text(asked["old"], "correction"),
+        figure_from_text(asked["new"], "correction"),
+        asked["reason"],
+        entered_by,
+        confirmed_by,
+    )
+
+
 def confirmed_corrections(db: sqlite_utils.Database, event_id: int) -> list[Correction]:
+    """Every correction a monitor confirmed, numbered C1, C2, ... in the order applied."""
     return [
-        Correction(
-            f"C{r['number']}",
-            Stage(r["stage"]),
-            r["reg_no"],
-            figure_from_text(r["old"], "correction"),
-            figure_from_text(r["new"], "correction"),
-            r["reason"],
-            r["entered_by"],
-            r["confirmed_by"],
-        )
-        for r in db.query(
-            "SELECT c.*, candidate.reg_no, (SELECT COUNT(*) FROM correction p"
-            " WHERE p.event_id = c.event_id AND p.id <= c.id) AS number FROM correction c"
-            " JOIN candidate ON candidate.id = c.candidate_id WHERE c.event_id = ?"
-            " ORDER BY c.id",
-            [event_id],
+        _stored(f"C{number}", row, row["entered_by"], row["confirmed_by"])
+        for number, row in enumerate(
+            db.query(
+                "SELECT c.*, candidate.reg_no FROM correction c JOIN candidate"
+                " ON candidate.id = c.candidate_id WHERE c.event_id = ? ORDER BY c.id",
+                [event_id],
+            ),
+            start=1,
         )
     ]
 
@@ -172,22 +181,12 @@ def confirmed_corrections(db: sqlite_utils.Database, event_id: int) -> list[Corr
 def _pending_corrections(db: sqlite_utils.Database, event_id: int) -> list[Correction]:
     """Corrections asked for and not yet confirmed: listed and flagged, not applied."""
     return [
-        Correction(
-            f"pending-{r['id']}",
-            Stage(p["stage"]),
-            p["reg_no"],
-            figure_from_text(p["old"], "correction"),
-            figure_from_text(p["new"], "correction"),
-            p["reason"],
-            r["requested_by"],
-            None,
-        )
+        _stored(f"pending-{r['id']}", json.loads(r["payload"]), r["requested_by"], None)
         for r in db.query(
             "SELECT * FROM approval WHERE event_id = ? AND action = 'correction'"
             " AND state IN ('pending', 'running') ORDER BY id",
             [event_id],
         )
-        if (p := json.loads(r["payload"]))
     ]
 
 

@@ -9,15 +9,17 @@ bundle's last signed head, for anyone to check it with ``kiosk verify``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, session
 
 from ballot.raters import analysis_rows
-from ballot.results import Results
+from ballot.results import Results, results_table
 
-from . import results
+from . import interview, results
 from .enrolment import authenticate_observer
 from .errors import UserError
 from .i18n import normalise_lang
@@ -62,27 +64,43 @@ def _groups(found: Results, lang: str) -> list[dict[str, Any]]:
     ]
 
 
-@bp.get("/results/sheet")
-def results_sheet() -> Any:
-    """The printable 公示 sheet of the latest publication (an explanation before it)."""
-    if not _allowed():
-        return "", 401
-    ev = event_id()
-    if ev is None:
-        abort(404)
-    lang = _lang()
+def published_audience(view: Callable[[int, str], Any]) -> Callable[[], Any]:
+    """Serve ``view(event, lang)`` to the organiser and observer screens only."""
+
+    @functools.wraps(view)
+    def wrapped() -> Any:
+        if not _allowed():
+            return _refused("not_authenticated", 401)
+        ev = event_id()
+        if ev is None:
+            abort(404)
+        return view(ev, _lang())
+
+    return wrapped
+
+
+def _latest(ev: int) -> dict[str, Any] | None:
     with store().read() as db:
-        found = results.publication(db, ev)
-        event = db.execute("SELECT name FROM event WHERE id = ?", [ev]).fetchone()
+        return results.publication(db, ev)
+
+
+@bp.get("/results/sheet")
+@published_audience
+def results_sheet(ev: int, lang: str) -> Any:
+    """The printable 公示 sheet of the latest publication (an explanation before it), in
+    the page's language (its headings come from the same ``lang`` cookie)."""
+    lang = normalise_lang(request.cookies.get("lang"))
+    found = _latest(ev)
+    with store().read() as db:
+        event_name = interview.event_row(db, ev)["name"]
     if found is None:
-        return render_template("results_sheet.html", published=None, event_name=event[0])
-    headers = results.table(found["results"], lang)["headers"]
+        return render_template("results_sheet.html", published=None, event_name=event_name)
     body = found["head"]["body"]
     return render_template(
         "results_sheet.html",
         published=found,
-        event_name=event[0],
-        headers=headers[3:],
+        event_name=event_name,
+        headers=results.table(found["results"], lang)["headers"][3:],
         groups=_groups(found["results"], lang),
         head={"size": body["size"], "root": body["root"], "time": body["time"]},
         fingerprint=results.head_fingerprint(found["head"]),
@@ -91,14 +109,11 @@ def results_sheet() -> Any:
 
 
 @bp.get("/results/bundle")
-def results_bundle() -> Any:
+@published_audience
+def results_bundle(ev: int, lang: str) -> Any:
     """The evidence bundle made when the results were published: the one the sheet's
     QR code names."""
-    if not _allowed():
-        return _refused("not_authenticated", 401)
-    ev = event_id()
-    with store().read() as db:
-        found = None if ev is None else results.publication(db, ev)
+    found = _latest(ev)
     if found is None:
         return _refused("results_not_published", 409)
     path = Path(store().path).parent / "results" / found["bundle_file"]
@@ -113,48 +128,34 @@ def _stats(ev: int) -> tuple[list[Any], bool]:
 
 
 @bp.get("/results/export.csv")
-def export_csv() -> Any:
+@published_audience
+def export_csv(ev: int, lang: str) -> Any:
     """One table as CSV (UTF-8 with BOM): ``?table=results`` (the published 公示) or
     ``?table=raters`` (the per-rater analysis, once the interviews have ended)."""
-    if not _allowed():
-        return _refused("not_authenticated", 401)
-    ev = event_id()
-    if ev is None:
-        abort(404)
-    lang = _lang()
     which = request.args.get("table", "results")
     if which == "raters":
         stats, ended = _stats(ev)
         if not ended:
             return _refused("interviews_not_ended", 409)
-        headers, rows = analysis_rows(stats, lang)
-        data, name = csv_bytes(Sheet(SHEET_TITLES[lang][1], headers, rows)), "raters"
+        sheet, name = Sheet(SHEET_TITLES[lang][1], *analysis_rows(stats, lang)), "raters"
     elif which == "results":
-        with store().read() as db:
-            found = results.publication(db, ev)
+        found = _latest(ev)
         if found is None:
             return _refused("results_not_published", 409)
-        headers, rows = _plain_table(found["results"], lang)
-        data = csv_bytes(Sheet(SHEET_TITLES[lang][0], headers, rows))
+        sheet = Sheet(SHEET_TITLES[lang][0], *_plain_table(found["results"], lang))
         name = f"results-v{found['version']}"
     else:
         return _refused("malformed", 400)
-    return _download(data, f"{name}-{lang}.csv", "text/csv; charset=utf-8")
+    return _download(csv_bytes(sheet), f"{name}-{lang}.csv", "text/csv; charset=utf-8")
 
 
 @bp.get("/results/export.xlsx")
-def export_xlsx() -> Any:
+@published_audience
+def export_xlsx(ev: int, lang: str) -> Any:
     """The published 公示 and the per-rater analysis as one XLSX workbook (not part of
     the evidence bundle: an XLSX carries its save time, so its bytes are not
     reproducible)."""
-    if not _allowed():
-        return _refused("not_authenticated", 401)
-    ev = event_id()
-    if ev is None:
-        abort(404)
-    lang = _lang()
-    with store().read() as db:
-        found = results.publication(db, ev)
+    found = _latest(ev)
     if found is None:
         return _refused("results_not_published", 409)
     stats, _ended = _stats(ev)
@@ -171,8 +172,6 @@ def export_xlsx() -> Any:
 
 def _plain_table(found: Results, lang: str) -> tuple[list[str], list[list[Any]]]:
     """The 公示 table with typed figures (numbers stay numbers in a spreadsheet)."""
-    from ballot.results import results_table
-
     return results_table(found, lang)
 
 
