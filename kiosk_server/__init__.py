@@ -120,13 +120,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         networks = [n.strip() for n in networks.split(",") if n.strip()]
     app.wsgi_app = guard(app.wsgi_app, networks)  # type: ignore[method-assign]
 
-    from . import auditor, auth, checkin, evaluator, observer, organiser, party, rater
+    from . import auditor, auth, checkin, clerk, evaluator, observer, organiser, party, rater, sheet
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(auditor.bp)
     app.register_blueprint(party.bp)
     app.register_blueprint(evaluator.bp)  # phones holding a ballot slip: pages, no socket
-    for audience in (organiser, rater, observer, checkin):
+    app.register_blueprint(sheet.bp)
+    for audience in (organiser, rater, observer, checkin, clerk):
         app.register_blueprint(audience.bp)
         socketio.on_namespace(audience.Live(audience.NAMESPACE))
 

@@ -2,7 +2,8 @@
 
 The irreversible acts — closing a round early, publishing a round with openings missing,
 re-issuing a seat, voiding or re-running a lot draw, ending the interviews (which
-publishes names) — are not done when the organiser asks. The request is logged and shown
+publishes names), correcting a figure after its stage closed and publishing the results
+(公示) — are not done when the organiser asks. The request is logged and shown
 on every observer screen with its reason; the act runs when a monitor confirms it there
 (a second person, on a second credential), and both names are in the log. The organiser
 may withdraw a request; a monitor may decline it.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
@@ -26,7 +28,16 @@ from .enrolment import issue_seat
 from .errors import UserError
 from .storage import Store, utcnow
 
-ACTIONS = ("close_early", "finalise", "reissue_seat", "lot_void", "lot_redraw", "end_interviews")
+ACTIONS = (
+    "close_early",
+    "finalise",
+    "reissue_seat",
+    "lot_void",
+    "lot_redraw",
+    "end_interviews",
+    "correction",
+    "publish_results",
+)
 
 
 def _int(value: object) -> int:
@@ -105,7 +116,9 @@ def confirm(
     found = _claim(store, event_id, approval_id)
     payload = json.loads(found["payload"])
     try:
-        result = RUN[found["action"]](store, key, event_id, payload, found["requested_by"])
+        result = RUN[found["action"]](
+            store, key, event_id, payload, Asked(found["requested_by"], actor)
+        )
     except UserError:
         with store.write() as db:
             db.execute("UPDATE approval SET state = 'pending' WHERE id = ?", [found["id"]])
@@ -167,43 +180,70 @@ def pending(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
 # --- the acts, run once confirmed ------------------------------------------------------
 
 
-def _close(store: Store, key: bytes, ev: int, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    interview.close_round(store, ev, p["round_id"], p["reason"], actor)
+@dataclass(frozen=True)
+class Asked:
+    """Who asked for an act and which monitor confirmed it: both are on the record."""
+
+    requested_by: str
+    confirmed_by: str
+
+
+def _close(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -> dict[str, Any]:
+    interview.close_round(store, ev, p["round_id"], p["reason"], who.requested_by)
     return {"room_id": None}
 
 
-def _finalise(store: Store, key: bytes, ev: int, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    interview.finalise_round(store, ev, p["round_id"], p["reason"], actor)
+def _finalise(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -> dict[str, Any]:
+    interview.finalise_round(store, ev, p["round_id"], p["reason"], who.requested_by)
     return {"room_id": None}
 
 
-def _reissue(store: Store, key: bytes, ev: int, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    issue_seat(store, key, p["seat_id"], actor)
+def _reissue(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -> dict[str, Any]:
+    issue_seat(store, key, p["seat_id"], who.requested_by)
     return {"seat_id": p["seat_id"]}
 
 
-def _void(store: Store, key: bytes, ev: int, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    ceremony.void_draw(store, ev, p["reason"], actor)
+def _void(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -> dict[str, Any]:
+    ceremony.void_draw(store, ev, p["reason"], who.requested_by)
     return {}
 
 
-def _redraw(store: Store, key: bytes, ev: int, p: dict[str, Any], actor: str) -> dict[str, Any]:
+def _redraw(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -> dict[str, Any]:
     draw_id = ceremony.start_draw(
-        store, key, ev, p["parties"], p["reason"], actor, purpose=p["purpose"]
+        store, key, ev, p["parties"], p["reason"], who.requested_by, purpose=p["purpose"]
     )
     return {"draw_id": draw_id}
 
 
-def _end(store: Store, key: bytes, ev: int, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    ceremony.end_interviews(store, ev, actor)
+def _end(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -> dict[str, Any]:
+    ceremony.end_interviews(store, ev, who.requested_by)
     return {}
 
 
-RUN: dict[str, Callable[[Store, bytes, int, dict[str, Any], str], dict[str, Any]]] = {
+def _correct(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -> dict[str, Any]:
+    from . import results
+
+    return {
+        "correction": results.apply_correction(store, ev, p, who.requested_by, who.confirmed_by)
+    }
+
+
+def _publish(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -> dict[str, Any]:
+    from . import results
+
+    # The bundle is kept beside the database, in the instance folder.
+    return results.publish(
+        store, ev, who.requested_by, who.confirmed_by, store.path.parent / "results"
+    )
+
+
+RUN: dict[str, Callable[[Store, bytes, int, dict[str, Any], Asked], dict[str, Any]]] = {
     "close_early": _close,
     "finalise": _finalise,
     "reissue_seat": _reissue,
     "lot_void": _void,
     "lot_redraw": _redraw,
     "end_interviews": _end,
+    "correction": _correct,
+    "publish_results": _publish,
 }

@@ -44,7 +44,7 @@ from .storage import Store, utcnow
 DEFAULT_PARTIES = ("组织者", "纪检监督员", "考生代表")
 MAX_PARTIES = 7
 MAX_LABEL = 40
-PURPOSES = ("order", "raters")
+PURPOSES = ("order", "raters", "tie")
 
 
 class DrawState(StrEnum):
@@ -120,7 +120,10 @@ def start_draw(
     ``purpose`` "order": the pool is every candidate by registration number, the draw
     gives draw numbers and rooms. "raters": the pool is every rater in roster order; the
     draw seats them in rooms with no two from one unit in a room and nobody in the room
-    of a candidate they declared a conflict (回避) with (``ballot.lots.draw_raters``)."""
+    of a candidate they declared a conflict (回避) with (``ballot.lots.draw_raters``).
+    "tie": after the interviews, the pool is the tied group the results cannot separate
+    at a seat boundary, by registration number; the drawn order is the recorded lot that
+    breaks the tie (docs/results.md)."""
     labels = _labels(parties)
     reason_text = _reason(reason)
     if hash_name not in HASHES:
@@ -178,8 +181,10 @@ def start_draw(
             reason=reason_text,
             parties=labels,
             # Raters are public: their pool, units, the rooms they must avoid and the
-            # rooms' seats are what the verifier needs to recompute the placement.
+            # rooms' seats are what the verifier needs to recompute the placement. A tie's
+            # pool is drawn after the names are published: it is logged whole.
             **(_rater_inputs(db, event_id, pool) if purpose == "raters" else {}),
+            **({"pool": pool} if purpose == "tie" else {}),
         )
     return draw_id
 
@@ -187,6 +192,13 @@ def start_draw(
 def _pool(db: sqlite_utils.Database, event_id: int, purpose: object) -> tuple[list[Any], list[str]]:
     """The pool a draw may start with now, and its members as the digest lists them; or
     the refusal that says why no draw may start."""
+    if purpose == "tie":
+        if _active(db, event_id) is not None:
+            raise UserError("lot_in_progress")
+        from .results import tie_pool  # results reads the draws: imported late
+
+        members = tie_pool(db, event_id)
+        return list(members), members
     if _interviews_started(db, event_id):
         raise UserError("lot_after_interviews")
     if _active(db, event_id) is not None:
@@ -411,6 +423,9 @@ def _make_draw(db: sqlite_utils.Database, party: dict[str, Any], sources: list[s
         ],
     )
     event_id = party["event_id"]
+    if party["purpose"] == "tie":  # the order is the lot itself: nothing to assign
+        _log_drawn(db, party, key, steps)
+        return
     if party["purpose"] == "raters":
         _seat_raters(db, party, pool, [parse_source(s) for s in sources], (key, steps))
         return
@@ -502,8 +517,40 @@ def _seat_raters(
     )
 
 
+def _log_drawn(
+    db: sqlite_utils.Database, party: dict[str, Any], key: str, steps: list[Any], **extra: Any
+) -> None:
+    """The drawn order in the log, step by step, and what the draw decided (``extra``)."""
+    record(
+        db,
+        "kiosk",
+        "lot_drawn",
+        "accepted",
+        event=party["event_id"],
+        draw=party["draw_id"],
+        key=key,
+        hash=party["hash"],
+        steps=[s.__dict__ for s in steps],
+        order=[s.selected for s in steps],
+        **extra,
+    )
+
+
 def is_redraw(store: Store, event_id: int, purpose: object) -> bool:
-    """Whether a draw of this purpose was started before (a re-draw needs a monitor)."""
+    """Whether a draw of this purpose was started before (a re-draw needs a monitor); for
+    a tie, a draw over the same tied group."""
+    if purpose == "tie":
+        with store.read() as db:
+            pool, members = _pool(db, event_id, purpose)
+        digest_ = pool_digest(members)
+        return (
+            store.row(
+                "SELECT id FROM lot_draw WHERE event_id = ? AND purpose = 'tie'"
+                " AND pool_digest = ?",
+                [event_id, digest_],
+            )
+            is not None
+        )
     return (
         store.row("SELECT id FROM lot_draw WHERE event_id = ? AND purpose = ?", [event_id, purpose])
         is not None
@@ -616,6 +663,8 @@ def draw_view(db: sqlite_utils.Database, row: dict[str, Any]) -> dict[str, Any]:
         "steps": json.loads(row["steps"]) if row["steps"] else None,
         "command": None,
         "placement": None,
+        # A tie's pool is public (drawn after the names are): registration numbers.
+        "pool": pool if row["purpose"] == "tie" else None,
     }
     if row["state"] == DrawState.DRAWN:
         view["command"] = recompute_command(len(pool), [p["value"] for p in parties], row["hash"])

@@ -183,8 +183,14 @@ def register(app: Flask) -> None:
         type=click.Path(exists=True, path_type=Path),
         help="Draw numbers and rooms (replaces numbers not yet called).",
     )
+    @click.option(
+        "--written",
+        type=click.Path(exists=True, path_type=Path),
+        help="Written exam marks by registration number: one entry of the double entry.",
+    )
     def import_command(event: int | None, **files: Path | None) -> None:
-        """Import set-up files (CSV in UTF-8/BOM/GBK, or XLSX); all or nothing."""
+        """Import set-up files (CSV in UTF-8/BOM/GBK, or XLSX); all or nothing. A written
+        marks file is one clerk's entry: the marks count once a second entry agrees."""
         given = {kind: path for kind, path in files.items() if path is not None}
         if not given:
             raise click.UsageError(f"give at least one of: --{' --'.join(KINDS)}")

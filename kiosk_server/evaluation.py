@@ -382,9 +382,19 @@ def open_evaluation(store: Store, event_id: int, actor: str) -> None:
         candidates = _candidates(db, event_id)
         if found is None or not candidates or not any(g["ballots"] for g in groups):
             raise UserError("evaluation_not_ready")
+        # The stage weight as the results settings say now (they may have changed since
+        # the set-up); opening freezes both (``rules.frozen_by``).
+        scheme = json.loads(found["scheme"])
+        weight = _one(db, "SELECT weight_evaluation FROM event WHERE id = ?", [event_id])
+        scheme["stage_weight"] = str(Decimal(weight["weight_evaluation"] if weight else 40))
         db.execute(
-            "UPDATE evaluation SET state = ?, candidates = ? WHERE event_id = ?",
-            [State.OPEN, json.dumps(candidates, ensure_ascii=False), event_id],
+            "UPDATE evaluation SET state = ?, candidates = ?, scheme = ? WHERE event_id = ?",
+            [
+                State.OPEN,
+                json.dumps(candidates, ensure_ascii=False),
+                json.dumps(scheme),
+                event_id,
+            ],
         )
         record(
             db,
@@ -392,7 +402,7 @@ def open_evaluation(store: Store, event_id: int, actor: str) -> None:
             "evaluation_opened",
             "accepted",
             event=event_id,
-            scheme=json.loads(found["scheme"]),
+            scheme=scheme,
             groups=[{"name": g["name"], "ballots": g["ballots"]} for g in groups],
             candidates=[c["reg_no"] for c in candidates],
         )

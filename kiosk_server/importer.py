@@ -1,4 +1,5 @@
-"""Import of an event's set-up: rooms, posts, rubric, candidates, raters, draw numbers.
+"""Import of an event's set-up: rooms, posts, rubric, candidates, raters, draw numbers;
+and of written exam marks (笔试成绩), which count as one entry of the double entry.
 
 Files are CSV (UTF-8, UTF-8 with BOM, or GBK as Chinese Excel writes it) or XLSX.
 Headers may be English or Chinese (see docs/import-formats.md). Text is normalised
@@ -22,7 +23,7 @@ from typing import Any
 from .audit import record
 from .storage import Store
 
-KINDS = ("rooms", "posts", "rubric", "candidates", "raters", "draw")
+KINDS = ("rooms", "posts", "rubric", "candidates", "raters", "draw", "written")
 
 # kind -> column -> accepted headers (first is the canonical English one)
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -62,6 +63,22 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "reg_no": ("reg_no", "报名号"),
         "room": ("room", "考场"),
     },
+    "written": {
+        "reg_no": ("reg_no", "报名号"),
+        "mark": ("mark", "笔试成绩"),
+    },
+}
+# Why a written-marks row is refused, in words (the double-entry codes of ``written``).
+WRITTEN_FAULTS = {
+    "unknown_candidate": "unknown candidate {value!r}",
+    "not_a_number": "not a number (or 缺考): {value!r}",
+    "out_of_range": "{value} is outside 0..{full}",
+    "wrong_step": "{value} is not a multiple of the step {step}",
+    "same_clerk": (
+        "this file (the same bytes) already gave a mark for this candidate: a mark counts "
+        "once a clerk, or a different file, enters it a second time"
+    ),
+    "entered_twice": "two entries already exist for this candidate",
 }
 OPTIONAL = {"unit", "preference2", "room", "seat", "label_en", "conflicts"}
 # Evaluator groups of the democratic evaluation (`kiosk evaluation setup --groups`): read
@@ -348,6 +365,8 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                         )
                     except sqlite3.IntegrityError as exc:  # held by an interviewed candidate
                         raise row.fault("draw_number", f"already assigned ({exc})") from None
+        if "written" in parsed:
+            _written(db, event_id, files["written"], parsed["written"])
         record(
             db,
             actor,
@@ -358,6 +377,27 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
             **setup_snapshot(db, event_id),
         )
     return counts
+
+
+def _written(db: Any, event_id: int, path: Path, rows: list[Row]) -> None:
+    """Written marks as one entry per row, under the file's own identity (docs/results.md):
+    a refused row names its row and column, and the whole import is rolled back."""
+    from hashlib import sha256
+
+    from . import written
+
+    identity = "import:" + sha256(path.read_bytes()).hexdigest()[:12]
+    values = [(row.number, row.text("reg_no", 40), row.text("mark", 20)) for row in rows]
+    try:
+        written.import_rows(db, event_id, values, identity)
+    except written.ImportRowError as err:
+        rule = written.rule_of(db, event_id)
+        _number, reg_no, mark = next(v for v in values if v[0] == err.row)
+        value = reg_no if err.code == "unknown_candidate" else mark
+        text = WRITTEN_FAULTS.get(err.code, err.code).format(
+            value=value, full=rule.full_marks, step=rule.step
+        )
+        raise ImportFault(path.name, err.row, err.column, text) from None
 
 
 def setup_snapshot(db: Any, event_id: int) -> dict[str, Any]:

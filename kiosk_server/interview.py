@@ -910,6 +910,12 @@ def pending_approvals(db: sqlite_utils.Database, event_id: int) -> list[dict[str
     return pending(db, event_id)
 
 
+def results_board(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
+    from .results import board_view  # results reads rounds through this module: late import
+
+    return board_view(db, event_id)
+
+
 def board(
     store: Store, event_id: int, organiser: bool = False, online: set[int] | None = None
 ) -> dict[str, Any]:
@@ -939,6 +945,7 @@ def board(
             "approvals": pending_approvals(db, event_id),  # two-person acts awaiting a yes
             # The number -> name mapping, published only once the interviews have ended.
             "names": published_names(db, event) if event["interviews_ended_at"] else None,
+            "results": results_board(db, event_id),
         }
         if organiser:
             view["observers"] = [

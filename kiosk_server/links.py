@@ -2,7 +2,7 @@
 
 Each role's link opens a page with one button; the tap spends the link and hands the
 browser its credential as an HttpOnly cookie. Unknown tokens count against the same
-failure limit as seat codes. The three roles share this code so they cannot drift apart.
+failure limit as seat codes. The roles share this code so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class LinkRole:
     intro: str  # catalogue key of its one line, with {label}
     submit: str  # endpoint that spends a link
     landing: str  # endpoint the enrolled screen lands on
+    button: str = "link.button"  # catalogue key of the one button
 
     def page(self, token: str | None, error: str | None = None, found: Any = None) -> str:
         return render_template(
@@ -38,6 +39,7 @@ class LinkRole:
             action=url_for(self.submit, token=token) if token and found else "",
             title=self.title,
             intro=self.intro,
+            button=self.button,
         )
 
     def enrol_page(self, token: str) -> Any:

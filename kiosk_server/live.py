@@ -92,9 +92,21 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
         to=f"event:{ev}",
         namespace="/organiser",
     )
+    from . import results
     from .checkin import checkin_view
+    from .clerk import snapshot
 
+    with st.read() as db:
+        organiser_results = results.organiser_view(db, ev)
+    sio.emit("results", organiser_results, to=f"event:{ev}", namespace="/organiser")
     sio.emit("checkin", checkin_view(st, ev), to=f"event:{ev}", namespace="/checkin")
+    # Each clerk device hears only its own view (the second entry is blind to the first).
+    for clerk in st.rows(
+        "SELECT * FROM observer WHERE event_id = ? AND role = 'clerk' AND revoked = 0"
+        " AND credential_digest IS NOT NULL",
+        [ev],
+    ):
+        sio.emit("clerk", snapshot(clerk, app), to=f"clerk:{clerk['id']}", namespace="/clerk")
     if not tablets:
         return
     sql = "SELECT seat.* FROM seat JOIN room ON room.id = seat.room_id WHERE room.event_id = ?"

@@ -42,6 +42,7 @@ LINK = LinkRole(
     "observe.intro",
     "observer.observe_submit",
     "observer.screen",
+    "observe.button",
 )
 
 

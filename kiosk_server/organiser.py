@@ -21,7 +21,7 @@ from flask import (
 )
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
-from . import approval, ceremony, evaluation, interview
+from . import approval, ceremony, evaluation, interview, results, rules, written
 from .audit import record_refusal
 from .auth import csrf_ok, organiser_required, organiser_signed_in
 from .enrolment import issue_observer, pending_tokens
@@ -56,6 +56,14 @@ def console() -> Any:
     return render_template("console.html", event_id=event_id())
 
 
+@bp.get("/results")
+@organiser_required
+def results_page() -> Any:
+    """Results: settings, written marks to decide, provisional results, corrections,
+    publishing (live over ``/organiser``, the ``results`` push)."""
+    return render_template("results.html")
+
+
 @bp.get("/enrolment-sheet")
 @organiser_required
 def enrolment_sheet() -> Any:
@@ -68,7 +76,7 @@ def enrolment_sheet() -> Any:
         seat["url"] = public_url(url_for("rater.enrol", token=seat["token"]))
         seat["svg"] = svg(seat["url"])
     for observer in pending["observers"]:
-        page = {"checkin": "checkin.enrol", "auditor": "auditor.enrol"}.get(
+        page = {"checkin": "checkin.enrol", "auditor": "auditor.enrol", "clerk": "clerk.enrol"}.get(
             observer["role"], "observer.observe"
         )
         observer["url"] = public_url(url_for(page, token=observer["token"]))
@@ -146,6 +154,8 @@ class Live(Audience):
         join_room(f"event:{ev}")
         emit("console", interview.board(store(), ev, organiser=True, online=presence().online()))
         emit("evaluation", evaluation.view(store(), ev))
+        with store().read() as db:
+            emit("results", results.organiser_view(db, ev))
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()
@@ -295,6 +305,50 @@ class Live(Audience):
         )
         publish(tablets=False)
         return {"ok": True, "url": public_url(url_for(page, token=token))}
+
+    @guarded("issue_clerk")
+    def on_new_clerk(self, *args: Any) -> dict[str, Any]:
+        """A one-time link for a written-marks clerk device (笔试录入)."""
+        return self._link(args, "clerk", "clerk.enrol")
+
+    @guarded("results_rules_set")
+    def on_results_rules(self, *args: Any) -> dict[str, Any]:
+        """Set the results settings (weights, full marks, tie chain, thresholds, ...)."""
+        data = payload(args)
+        rules.configure(store(), self.identity(), data.get("settings"), self.actor())
+        publish(tablets=False)
+        return {"ok": True}
+
+    @guarded("written_resolved")
+    def on_resolve(self, *args: Any) -> dict[str, Any]:
+        """Decide a written-mark mismatch: one of the two typed figures, and why."""
+        data = payload(args)
+        written.resolve(
+            store(),
+            self.identity(),
+            data.get("reg_no"),
+            data.get("mark"),
+            data.get("reason"),
+            self.actor(),
+        )
+        publish(tablets=False)
+        return {"ok": True}
+
+    @guarded("correction_requested")
+    def on_correct(self, *args: Any) -> dict[str, Any]:
+        """A correction of a closed stage's figure: checked now, applied once a monitor
+        confirms it."""
+        asked, summary = results.correction_request(
+            store(), self.identity(), payload(args), self.actor()
+        )
+        return self._ask("correction", asked, summary)
+
+    @guarded("results_publish_requested")
+    def on_publish_results(self, *args: Any) -> dict[str, Any]:
+        """Publish (freeze) the results for the 公示: only final results, with a monitor."""
+        payload(args)
+        version = results.publish_check(store(), self.identity())
+        return self._ask("publish_results", {"version": version}, {"version": version})
 
     @guarded("approval_withdrawn")
     def on_withdraw(self, *args: Any) -> dict[str, Any]:

@@ -8,13 +8,16 @@ A route or event missing here fails that test.
 
 from __future__ import annotations
 
-ROLES = ("anonymous", "organiser", "rater", "observer", "checkin", "evaluator", "auditor")
+ROLES = ("anonymous", "organiser", "rater", "observer", "checkin", "evaluator", "auditor", "clerk")
 ANYONE = frozenset(ROLES)
 ORGANISER = frozenset({"organiser"})
 RATER = frozenset({"rater"})
 OBSERVER = frozenset({"observer"})
 CHECKIN = frozenset({"checkin"})
 AUDITOR = frozenset({"auditor"})
+CLERK = frozenset({"clerk"})
+# the published results and their exports
+PUBLISHED = frozenset({"organiser", "observer", "auditor"})
 ENROLLED = frozenset({"organiser", "rater", "observer", "auditor"})
 
 # (method, rule) -> roles served. Token-bearing pages are open to anyone holding the token:
@@ -37,6 +40,7 @@ HTTP: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/organiser/enrolment-sheet"): ORGANISER,
     ("GET", "/organiser/export"): ORGANISER,
     ("GET", "/organiser/lot-sheet"): ORGANISER,
+    ("GET", "/organiser/results"): ORGANISER,
     ("GET", "/lot/<token>"): ANYONE,
     ("GET", "/api/lot/<token>"): ANYONE,
     ("POST", "/api/lot/commit"): ANYONE,
@@ -48,6 +52,13 @@ HTTP: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/audit/<token>"): ANYONE,
     ("GET", "/audit"): AUDITOR,
     ("GET", "/audit/export"): AUDITOR,
+    ("GET", "/clerk/<token>"): ANYONE,
+    ("POST", "/clerk/<token>"): ANYONE,
+    ("GET", "/clerk"): CLERK,
+    ("GET", "/results/sheet"): PUBLISHED,
+    ("GET", "/results/bundle"): PUBLISHED,
+    ("GET", "/results/export.csv"): PUBLISHED,
+    ("GET", "/results/export.xlsx"): PUBLISHED,
     ("GET", "/tablet"): RATER,
     ("GET", "/observer"): OBSERVER,
     ("GET", "/observer/head.svg"): ENROLLED,
@@ -83,6 +94,11 @@ SOCKET: dict[tuple[str, str], frozenset[str]] = {
             "lot_void",
             "end_interviews",
             "withdraw",
+            "new_clerk",
+            "results_rules",
+            "resolve",
+            "correct",
+            "publish_results",
         )
     },
     ("/rater", "connect"): RATER,
@@ -92,6 +108,8 @@ SOCKET: dict[tuple[str, str], frozenset[str]] = {
     ("/checkin", "connect"): CHECKIN,
     **{("/checkin", e): CHECKIN for e in ("arrive", "call_next", "confirm")},
     **{("/organiser", e): ORGANISER for e in ("evaluation_open", "evaluation_close")},
+    ("/clerk", "connect"): CLERK,
+    ("/clerk", "enter"): CLERK,
 }
 
 

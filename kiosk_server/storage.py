@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS setting (
@@ -94,7 +94,8 @@ CREATE TABLE IF NOT EXISTS seat (
 CREATE TABLE IF NOT EXISTS observer (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
-    role TEXT NOT NULL DEFAULT 'observer' CHECK (role IN ('observer', 'checkin', 'auditor')),
+    role TEXT NOT NULL DEFAULT 'observer'
+        CHECK (role IN ('observer', 'checkin', 'auditor', 'clerk')),
     label TEXT NOT NULL,
     generation INTEGER NOT NULL DEFAULT 1,
     token_digest TEXT UNIQUE,
@@ -160,7 +161,7 @@ CREATE TABLE IF NOT EXISTS opening (
 CREATE TABLE IF NOT EXISTS lot_draw (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
-    purpose TEXT NOT NULL CHECK (purpose IN ('order', 'raters')),
+    purpose TEXT NOT NULL CHECK (purpose IN ('order', 'raters', 'tie')),
     hash TEXT NOT NULL CHECK (hash IN ('sha256', 'md5')),
     pool TEXT NOT NULL,
     pool_digest TEXT NOT NULL,
@@ -199,6 +200,55 @@ CREATE TABLE IF NOT EXISTS approval (
     state TEXT NOT NULL
         CHECK (state IN ('pending', 'running', 'confirmed', 'declined', 'withdrawn'))
 );
+CREATE TABLE IF NOT EXISTS result_rules (
+    event_id INTEGER PRIMARY KEY REFERENCES event(id),
+    config TEXT NOT NULL,
+    set_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS written_entry (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    candidate_id INTEGER NOT NULL REFERENCES candidate(id),
+    clerk TEXT NOT NULL,
+    figure TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('typed', 'import')),
+    leaf INTEGER NOT NULL,
+    entered_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS written_resolution (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    candidate_id INTEGER NOT NULL UNIQUE REFERENCES candidate(id),
+    decided_by TEXT NOT NULL,
+    figure TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    leaf INTEGER NOT NULL,
+    decided_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS correction (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    stage TEXT NOT NULL CHECK (stage IN ('written', 'evaluation', 'interview')),
+    candidate_id INTEGER NOT NULL REFERENCES candidate(id),
+    old TEXT NOT NULL,
+    new TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    entered_by TEXT NOT NULL,
+    confirmed_by TEXT NOT NULL,
+    leaf INTEGER NOT NULL,
+    applied_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results_publication (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    version INTEGER NOT NULL,
+    leaf INTEGER NOT NULL,
+    bundle_sha256 TEXT NOT NULL,
+    bundle_file TEXT NOT NULL,
+    head TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    UNIQUE (event_id, version)
+);
 CREATE TABLE IF NOT EXISTS log_leaf (
     event_id INTEGER NOT NULL REFERENCES event(id),
     idx INTEGER NOT NULL,
@@ -227,8 +277,19 @@ CREATE TABLE IF NOT EXISTS audit (
 
 
 # Sealed records and the log are facts: no UPDATE, no DELETE, ever (a correction is a new
-# record). The database itself refuses, whatever code runs against it.
-APPEND_ONLY = ("commitment", "opening", "log_leaf", "tree_head")
+# record). The database itself refuses, whatever code runs against it. Written marks as
+# typed, the decisions on mismatches, confirmed corrections and publications of the
+# results (docs/results.md) are facts of the same kind.
+APPEND_ONLY = (
+    "commitment",
+    "opening",
+    "log_leaf",
+    "tree_head",
+    "written_entry",
+    "written_resolution",
+    "correction",
+    "results_publication",
+)
 SCHEMA += "".join(
     f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table}\n"
     f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;\n"

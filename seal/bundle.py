@@ -20,7 +20,7 @@ from typing import Any
 
 from .signing import canonical, checked_bytes, sha256_hex
 
-FORMAT = "kiosk-evidence-bundle/1"
+FORMAT = "kiosk-evidence-bundle/2"
 FILES = (
     "bundle.json",
     "event.json",
@@ -30,6 +30,7 @@ FILES = (
     "envelopes.jsonl",
     "openings.jsonl",
     "results.json",
+    "results-final.json",
 )
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 

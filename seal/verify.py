@@ -32,6 +32,7 @@ from .ballots import EvaluationLog, EvaluationReplay
 from .bundle import FILES, FORMAT, jsonl, read_json, read_jsonl, unpack
 from .merkle import Tree, leaf_hash
 from .record import BOUND_FIELDS, COMMITTED_FIELDS, rubric_version
+from .results import ResultsLog, ResultsReplay
 from .signing import canonical, checked_bytes, load_public_key, sha256_hex, unb64u, verify
 
 LEAF_KEYS = {"seq", "time", "type", "actor", "disposition", "data"}
@@ -52,7 +53,7 @@ class Round:
 
 
 @dataclass
-class Replay(EvaluationReplay):
+class Replay(EvaluationReplay, ResultsReplay):
     """What the log says, re-derived, and every way it fails to hold together."""
 
     event_id: int = 0
@@ -78,6 +79,8 @@ class Replay(EvaluationReplay):
     bad: set[int] | None = None
     # The democratic evaluation, when the log holds one (its handlers: seal.ballots).
     evaluation: EvaluationLog | None = None
+    # The results: settings, written marks, corrections, publications (seal.results).
+    outcome: ResultsLog = field(default_factory=ResultsLog)
 
     def fail(self, index: int, text: str) -> None:
         self.failures.append(f"log entry {index}: {text}")
@@ -90,6 +93,7 @@ class Replay(EvaluationReplay):
             if kind == "opening_refused" and data.get("round") in self.rounds:
                 self.rounds[data["round"]].refused.add(data.get("seat"))
             return
+        self.note_announced(index, kind, data)
         handler = getattr(self, "on_" + kind, None)
         if handler is not None:
             try:
@@ -149,6 +153,7 @@ class Replay(EvaluationReplay):
 
     def on_candidate_absent(self, index: int, entry: dict, data: dict) -> None:
         """A called candidate who never came in: a round with nobody seated, closed."""
+        self.outcome.absent_rounds.add(data["round"])  # 缺考 in the results
         if data["round"] in self.rounds:
             self.fail(index, f"round {data['round']} is marked absent after it was opened")
             return
@@ -349,7 +354,15 @@ class Replay(EvaluationReplay):
             "commitments": {},
             "values": {},
             "drawn": None,
+            "pool": data.get("pool") if data.get("purpose") == "tie" else None,
+            "key": None,
         }
+        if data.get("purpose") == "tie" and (
+            not isinstance(data.get("pool"), list)
+            or pool_digest(data["pool"]) != data["pool_digest"]
+            or len(data["pool"]) != data["pool_size"]
+        ):
+            self.fail(index, f"tie draw {data['draw']}'s pool is not the one it names")
 
     def on_lot_committed(self, index: int, entry: dict, data: dict) -> None:
         draw_ = self.draws[data["draw"]]
@@ -386,7 +399,7 @@ class Replay(EvaluationReplay):
         )
         if key != data["key"] or [s.selected for s in steps] != data["order"]:
             self.fail(index, f"draw {data['draw']}: the sources do not give the order announced")
-        draw_["drawn"] = data["order"]
+        draw_["drawn"], draw_["key"] = data["order"], data["key"]
         if draw_["purpose"] == "raters":
             placed = draw_raters(
                 [
@@ -406,6 +419,7 @@ class Replay(EvaluationReplay):
                 self.fail(index, f"draw {data['draw']}: the raters were not seated as drawn")
 
     def on_interviews_ended(self, index: int, entry: dict, data: dict) -> None:
+        self.note_interviews_ended(data)
         if data["draw"] is None:
             return
         draw_ = self.draws.get(data["draw"])
@@ -451,6 +465,7 @@ class Replay(EvaluationReplay):
             "envelopes.jsonl": jsonl(self.envelopes, check),
             "openings.jsonl": jsonl(self.openings, check),
             "results.json": encode(self.published()),
+            "results-final.json": encode(self.final_document()),
         }
 
 

@@ -81,13 +81,15 @@ class Polls:
     """The organiser's side of an evaluation: the set-up form, the slips, open and close
     over the console's socket, and an observer screen watching."""
 
-    def __init__(self, app: Flask, event: Event) -> None:
+    def __init__(self, app: Flask, event: Event, watch: bool = True) -> None:
         self.app, self.event = app, event
         self.http: FlaskClient = app.test_client()
         assert sign_in(self.http).status_code == 302
         self.console = socketio(app).test_client(
             app, namespace="/organiser", flask_test_client=self.http
         )
+        if not watch:  # the event's observer link is spent elsewhere
+            return
         observer_http = app.test_client()
         assert observer_http.post(f"/observe/{event.observer_token}").status_code == 302
         self.board: SocketIOTestClient = socketio(app).test_client(

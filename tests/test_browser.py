@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -516,3 +517,76 @@ def test_a_monitor_watches_the_lot_draw_happen(
         expect(phones[0].locator("#party-state")).to_have_text("抽签完成")
     finally:
         organiser.close()
+
+
+# --- results: the clerk's page on a tablet, the published sheet printed to PDF ----------
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_clerk_types_marks_on_a_tablet(
+    open_page: Callable[..., Page], app: Flask, event: Event, lang: str
+) -> None:
+    from kiosk_server.enrolment import issue_observer
+    from kiosk_server.live import store, token_key
+
+    with app.app_context():
+        token = issue_observer(store(), token_key(), event.id, "录入员甲", "test", role="clerk")
+    words = {
+        "zh": ("登记本设备", "录入", "等待第二人录入", "超出允许范围", "缺考"),
+        "en": (
+            "Enrol this device",
+            "Enter",
+            "waiting for the second clerk",
+            "out of range",
+            "absent",
+        ),
+    }[lang]
+    tablet = open_page(lang, **TABLET)
+    tablet.goto(f"/clerk/{token}")
+    tablet.get_by_role("button", name=words[0]).tap()
+    expect(tablet).to_have_url(re.compile("/clerk$"))
+    expect(tablet.locator("#candidates tr")).to_have_count(6)
+    tablet.fill("#reg-no", "R001")
+    expect(tablet.locator("#who")).to_have_text("王伟（党政办）")
+    tablet.fill("#mark", "88")
+    tablet.get_by_role("button", name=words[1], exact=True).tap()
+    expect(tablet.locator("#done")).to_contain_text(words[2])
+    expect(tablet.locator('#candidates tr[data-reg-no="R001"] td').nth(2)).to_have_text("88")
+    tablet.locator('#candidates tr[data-reg-no="R003"]').tap()  # a row fills the number
+    expect(tablet.locator("#reg-no")).to_have_value("R003")
+    tablet.fill("#mark", "缺考")
+    tablet.get_by_role("button", name=words[1], exact=True).tap()
+    expect(tablet.locator('#candidates tr[data-reg-no="R003"] td').nth(2)).to_have_text(words[4])
+    tablet.fill("#reg-no", "R002")
+    tablet.fill("#mark", "101")
+    tablet.get_by_role("button", name=words[1], exact=True).tap()
+    expect(tablet.locator("#error")).to_contain_text(words[3])
+    assert store(app).row("SELECT COUNT(*) AS n FROM written_entry")["n"] == 2
+    assert tablet.evaluate("document.documentElement.scrollWidth") <= 1280
+
+
+def test_the_published_sheet_prints_to_pdf(
+    open_page: Callable[..., Page], app: Flask, event: Event, tmp_path: Path
+) -> None:
+    from .test_interview_sockets import Room
+    from .test_results_server import publish, whole_event
+
+    room = Room(app, event)
+    whole_event(app, event, room)
+    published = publish(room)
+    page = open_page("zh")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile("/organiser/$"))
+    page.goto("/results/sheet")
+    expect(page.locator(".sheet-post")).to_have_count(2)
+    expect(page.locator('.sheet-post[data-post="P1"] .appointed')).to_contain_text("王伟")
+    expect(page.locator('[data-field="bundle-sha256"]')).to_have_text(published["sha256"])
+    expect(page.locator(".sheet-proof svg")).to_be_visible()
+    page.emulate_media(media="print")
+    expect(page.locator(".topbar")).to_be_hidden()  # the print CSS drops the screen chrome
+    pdf = tmp_path / "sheet.pdf"
+    data = page.pdf(path=str(pdf), prefer_css_page_size=True, print_background=True)
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+    assert 1 <= pages <= 3 and len(data) > 20_000  # text with CJK fonts and a QR code

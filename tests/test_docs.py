@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from kiosk_server import checkin, observer, organiser, rater
+from kiosk_server import checkin, clerk, observer, organiser, rater
 from kiosk_server.i18n import CATALOG
 
 ROOT = Path(__file__).parent.parent
@@ -22,7 +22,7 @@ def test_every_http_route_is_in_the_protocol(app: Flask) -> None:
 
 
 def test_every_socket_event_is_in_the_protocol() -> None:
-    for module in (organiser, rater, observer, checkin):
+    for module in (organiser, rater, observer, checkin, clerk):
         assert f"### `{module.NAMESPACE}`" in PROTOCOL
         for name in dir(module.Live):
             if name.startswith("on_") and name not in ("on_connect", "on_disconnect"):

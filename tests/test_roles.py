@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from ballot.lots import source_commitment
 from kiosk_server import ceremony, evaluation, roles
-from kiosk_server.enrolment import issue_observer
+from kiosk_server.enrolment import issue_observer, issue_seat
 from kiosk_server.evidence import heartbeat
 from kiosk_server.live import socketio, store, token_key
 from kiosk_server.tls import init_tls
@@ -65,9 +65,15 @@ class Actors:
         assert self.clients["auditor"].post(f"/audit/{auditor}").status_code == 302
         self.checkin_page = next(self.checkin_tokens)  # shown, never spent
         assert self.clients["checkin"].post(f"/checkin/{checkin}").status_code == 302
-        self.seat_tokens = iter(
-            [event.token("A", n) for n in range(2, 6)] + [event.token("B", n) for n in (1, 2, 3)]
-        )
+        with app.app_context():
+            clerk_tokens = [
+                issue_observer(store(), token_key(), event.id, f"k{n}", "test", role="clerk")
+                for n in range(len(roles.ROLES) + 2)
+            ]
+        self.clerk_tokens = iter(clerk_tokens[2:])
+        self.clerk_page = clerk_tokens[1]  # shown, never spent
+        assert self.clients["clerk"].post(f"/clerk/{clerk_tokens[0]}").status_code == 302
+        self.seat_tokens = self._seat_tokens(app, event)
         with app.app_context():
             heartbeat(store(), event.id)  # a signed head exists, so its QR can be served
             self.observer_tokens = iter(
@@ -88,6 +94,21 @@ class Actors:
             (sheet,) = evaluation.slips(store(), token_key(), event.id)
         self.slip, self.evaluator_slip, *rest = sheet["tokens"]
         self.ballot_tokens = iter(rest)
+
+    @staticmethod
+    def _seat_tokens(app: Flask, event: Event) -> Any:
+        """Unspent seat tokens: the event's own, then fresh ones re-issued for seat B3
+        (never A1, which the rater client holds), one per role that tries to enrol."""
+        yield from [event.token("A", n) for n in range(2, 6)]
+        yield from [event.token("B", n) for n in (1, 2, 3)]
+        while True:
+            with app.app_context():
+                seat = store().row(
+                    "SELECT seat.id FROM seat JOIN room ON room.id = seat.room_id"
+                    " WHERE room.code = 'B' AND seat.number = 3"
+                )
+                assert seat is not None
+                yield issue_seat(store(), token_key(), seat["id"], "test")
 
     def evaluator_votes(self) -> None:
         """Open the evaluation; the evaluator casts with its own slip, so its client is one
@@ -119,6 +140,7 @@ class Actors:
             "/checkin/<token>": f"/checkin/{self.checkin_page}",
             "/audit/<token>": f"/audit/{self.auditor_page}",
             "/ballot/<token>": f"/ballot/{self.slip}",
+            "/clerk/<token>": f"/clerk/{self.clerk_page}",
         }.get(rule, rule)
         if method == "GET":
             return client.get(path)
@@ -138,6 +160,8 @@ class Actors:
             return client.post(f"/checkin/{next(self.checkin_tokens)}")
         if rule == "/audit/<token>":
             return client.post(f"/audit/{next(self.auditor_tokens)}")
+        if rule == "/clerk/<token>":
+            return client.post(f"/clerk/{next(self.clerk_tokens)}")
         if rule in ("/api/lot/commit", "/api/lot/reveal"):
             return client.post(rule, json={"token": self.party, "commitment": "0" * 64})
         if rule == "/ballot/<token>":
@@ -164,9 +188,9 @@ def served(response: Any) -> bool:
 def test_the_matrix_covers_every_route_and_event(app: Flask) -> None:
     rules = {(m, r.rule) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}}
     assert rules == set(roles.HTTP)
-    from kiosk_server import checkin, observer, organiser, rater
+    from kiosk_server import checkin, clerk, observer, organiser, rater
 
-    audiences = (organiser, rater, observer, checkin)
+    audiences = (organiser, rater, observer, checkin, clerk)
     events = {(m.NAMESPACE, "connect") for m in audiences} | {
         (m.NAMESPACE, n[3:])
         for m in audiences

@@ -1,7 +1,7 @@
 /* The observer screen: redrawn from each "board" snapshot, live, no polling. */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws, describeApproval } = window.Kiosk;
+  const { t, el, field, connect, lang, roomState, renderResult, renderFinished, renderDraws, describeApproval } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("board-room");
   const rooms = new Map();
@@ -65,6 +65,46 @@ document.addEventListener("DOMContentLoaded", () => {
         el("button", { type: "button", class: "big", "data-act": "decline", "data-id": a.id, text: t("approval.decline") }))),
       el("p", { class: "error", role: "alert", id: "approval-error" }));
     document.getElementById("ended").hidden = !board.event.interviews_ended;
+    drawResults(board.results);
+  }
+
+  /* The published configuration, the written entry's progress (counts, never names),
+     the per-rater analysis after the interviews and the final ranking once published. */
+  function drawResults(results) {
+    const s = results.settings;
+    const config = document.getElementById("configuration");
+    field(config, "settings").textContent = t("rules.summary", {
+      written: s.weights.written, evaluation: s.weights.evaluation, interview: s.weights.interview,
+      full: s.written_full_marks, chain: s.chain.map((c) => t("chain." + c)).join(" → "),
+    }) + (results.frozen ? " · " + t("rules.frozen") : "");
+    field(config, "written").textContent = t("written.counts", results.written);
+    const raters = document.getElementById("raters");
+    raters.hidden = !results.raters;
+    if (results.raters) {
+      field(raters, "rows").replaceChildren(...results.raters.map((r) => el("tr", { "data-rater": r.rater, "data-flags": r.flags.join(" ") },
+        el("td", { text: r.rater }), el("td", { class: "num", text: String(r.rounds) }), el("td", { class: "num", text: String(r.unscored) }),
+        el("td", { class: "num", text: r.mean_deviation ?? "—" }), el("td", { class: "num", text: r.mean_abs_deviation ?? "—" }),
+        el("td", { class: "num", text: String(r.dropped_high) }), el("td", { class: "num", text: String(r.dropped_low) }),
+        el("td", { class: r.flags.length ? "error" : "", text: r.flags.map((f) => t("raters.flag." + f)).join("、") }))));
+    }
+    const final = document.getElementById("final");
+    const published = results.published;
+    final.hidden = !published;
+    if (!published) return;
+    field(final, "version").textContent = t("sheet.version", { version: published.version, time: published.published_at });
+    field(final, "sha").textContent = published.bundle_sha256;
+    field(final, "fingerprint").textContent = published.fingerprint;
+    const table = published.table[lang];
+    const posts = [...new Set(table.rows.map((r) => r[0]))];
+    field(final, "posts").replaceChildren(...posts.map((code) => {
+      const rows = table.rows.filter((r) => r[0] === code);
+      return el("section", { class: "final-post", "data-post": code },
+        el("h3", { text: code + " " + rows[0][1] + " · " + t("sheet.seats", { n: rows[0][2] }) }),
+        el("table", { class: "scores" },
+          el("thead", {}, el("tr", {}, ...[3, 5, 6, 13, 14, 15].map((i) => el("th", { text: table.headers[i] })))),
+          el("tbody", {}, ...rows.map((r) => el("tr", { class: r[14] ? "proposed" : "" },
+            ...[3, 5, 6, 13, 14, 15].map((i) => el("td", { text: r[i] === null ? "" : String(r[i]) })))))));
+    }));
   }
 
   const socket = connect("/observer");

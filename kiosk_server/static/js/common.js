@@ -86,7 +86,8 @@ window.Kiosk = (() => {
       el("p", { class: "lot-attempt", text: t("lot.attempt", { attempt: draw.attempt, attempts: draw.attempts }) }),
     ];
     if (draw.reason) parts.push(el("p", { class: "lot-reason", text: t("lot.reason", { reason: draw.reason }) }));
-    parts.push(el("p", { text: t(draw.purpose === "raters" ? "lot.pool_raters" : "lot.pool", { n: draw.pool_size }) }),
+    const poolText = { raters: "lot.pool_raters", tie: "lot.pool_tie" }[draw.purpose] || "lot.pool";
+    parts.push(el("p", { text: t(poolText, { n: draw.pool_size, pool: (draw.pool || []).join("、") }) }),
       el("p", { class: "mono small" }, t("lot.pool_digest") + " ", el("span", { "data-field": "pool-digest", text: draw.pool_digest })),
       el("p", { class: "muted small", text: t("lot.pool_note") }),
       el("h3", { text: t("lot.parties") }),
@@ -102,6 +103,12 @@ window.Kiosk = (() => {
           el("strong", { text: room.name + "：" }),
           room.raters.map((r) => t("console.seat", { n: r.seat }) + " " + r.name + "（" + r.unit + "）").join("，") || t("checkin.none")))),
         draw.placement.reserves.length ? el("p", { class: "lot-reserves", text: t("lot.reserves", { names: draw.placement.reserves.map((r) => r.name).join("，") }) }) : null,
+        el("div", { class: "lot-recompute" }, el("p", { text: t("lot.recompute") }), el("code", { class: "small", text: draw.command })));
+    } else if (draw.key && draw.pool) {
+      /* a tie lot: the tied registration numbers in the drawn order (earlier ranks higher) */
+      parts.push(el("p", {}, t("lot.key") + " ", el("code", { "data-field": "key", text: draw.key })),
+        el("h3", { text: t("lot.tie_order") }),
+        el("ol", { class: "lot-order", "data-field": "order" }, ...draw.steps.map((s) => el("li", { text: draw.pool[s.selected - 1] }))),
         el("div", { class: "lot-recompute" }, el("p", { text: t("lot.recompute") }), el("code", { class: "small", text: draw.command })));
     } else if (draw.key) {
       const numbers = draw.steps.map((s, i) => el("li", {}, el("span", { class: "num", text: String(i + 1) }), " ← " + s.selected));
@@ -121,7 +128,9 @@ window.Kiosk = (() => {
   /* A two-person request in words: what the organiser asked, and why. */
   function describeApproval(a) {
     const s = a.summary;
-    const what = t("approval.action." + a.action, { round: s.round ?? "", room: s.room ?? "", seat: s.seat ?? "", purpose: s.purpose ? t("lot.purpose." + s.purpose) : "" });
+    const figure = (v) => (v === "absent" ? t("clerk.absent") : v ?? "");
+    const what = t("approval.action." + a.action, { round: s.round ?? "", room: s.room ?? "", seat: s.seat ?? "", purpose: s.purpose ? t("lot.purpose." + s.purpose) : "",
+      stage: s.stage ? t("stage." + s.stage) : "", reg_no: s.reg_no ?? "", old: figure(s.old), new: figure(s.new), version: s.version ?? "" });
     return s.reason ? what + " — " + t("approval.reason", { reason: s.reason }) : what;
   }
 

@@ -135,7 +135,7 @@ document.addEventListener("DOMContentLoaded", () => {
       describeApproval(a) + " ",
       el("button", { type: "button", class: "link", "data-withdraw": a.id, text: t("approval.withdraw") }))));
     document.getElementById("observers").replaceChildren(...view.observers.map((o) =>
-      el("li", { "data-role": o.role }, ({ checkin: t("checkin.title") + " ", auditor: t("audit.role") + " " }[o.role] || "") + o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
+      el("li", { "data-role": o.role }, ({ checkin: t("checkin.title") + " ", auditor: t("audit.role") + " ", clerk: t("clerk.role") + " " }[o.role] || "") + o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
   }
 
   socket.on("console", draw);
