@@ -517,25 +517,6 @@ def _seat_raters(
     )
 
 
-def _log_drawn(
-    db: sqlite_utils.Database, party: dict[str, Any], key: str, steps: list[Any], **extra: Any
-) -> None:
-    """The drawn order in the log, step by step, and what the draw decided (``extra``)."""
-    record(
-        db,
-        "kiosk",
-        "lot_drawn",
-        "accepted",
-        event=party["event_id"],
-        draw=party["draw_id"],
-        key=key,
-        hash=party["hash"],
-        steps=[s.__dict__ for s in steps],
-        order=[s.selected for s in steps],
-        **extra,
-    )
-
-
 def is_redraw(store: Store, event_id: int, purpose: object) -> bool:
     """Whether a draw of this purpose was started before (a re-draw needs a monitor); for
     a tie, a draw over the same tied group."""
