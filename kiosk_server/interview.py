@@ -33,6 +33,7 @@ from ballot.scoring import (
 from seal.record import BOUND_FIELDS, commitment, rubric_version
 from seal.signing import canonical, load_public_key, sign, unb64u, verify
 
+from . import faults
 from .audit import record, record_refusal
 from .errors import UserError
 from .evidence import receipt, sign_head
@@ -473,29 +474,35 @@ def _check_binding(
 
 
 def _duplicate(
-    store: Store, db: sqlite_utils.Database, seat: Seat, envelope: dict
+    store: Store, db: sqlite_utils.Database, seat: Seat, envelope: dict, body: dict
 ) -> dict[str, Any] | None:
-    """The very same envelope sent again (a lost ack): answer it as the first time."""
+    """The very same envelope sent again (a lost ack, a tablet's outbox re-sending after a
+    reconnect or a server restart): answer it as the first time, marked ``duplicate``.
+
+    The idempotency key is the seat's nonce: ``commitment`` holds UNIQUE(seat_id, nonce)
+    and ``opening`` UNIQUE(commitment_id), so a re-sent envelope can never be stored twice;
+    looking it up by that key first is what lets the answer be the same even after the
+    round moved on. The same nonce in a *different* envelope is refused as ``replayed``."""
     text = canonical(envelope).decode("utf-8")
     found = _one(
         db,
-        "SELECT round_id, kind, leaf FROM commitment WHERE seat_id = ? AND envelope = ?",
-        [seat.id, text],
+        "SELECT round_id, kind, version, leaf, envelope FROM commitment"
+        " WHERE seat_id = ? AND nonce = ?",
+        [seat.id, body["nonce"]],
     )
     kind = found["kind"] if found else None
     if found is None:
         found = _one(
             db,
-            "SELECT c.round_id, opening.leaf FROM opening JOIN commitment c"
-            " ON c.id = opening.commitment_id WHERE c.seat_id = ?"
-            " AND opening.envelope = ?",
-            [seat.id, text],
+            "SELECT c.round_id, opening.leaf, opening.envelope FROM opening JOIN commitment c"
+            " ON c.id = opening.commitment_id WHERE c.seat_id = ? AND opening.nonce = ?",
+            [seat.id, body["nonce"]],
         )
         kind = "opening"
-    if found is None:
+    if found is None or found["envelope"] != text:
         return None
     state = _one(db, "SELECT state FROM round WHERE id = ?", [found["round_id"]])
-    return {
+    ack = {
         "ok": True,
         "round_id": found["round_id"],
         "kind": kind,
@@ -503,6 +510,9 @@ def _duplicate(
         "round_closed": bool(state and state["state"] != "open"),
         "receipt": receipt(store, db, seat.event_id, found["leaf"]),
     }
+    if kind != "opening":
+        ack["version"] = found["version"]
+    return ack
 
 
 def _round_for(db: sqlite_utils.Database, seat: Seat, round_id: object) -> dict[str, Any]:
@@ -543,7 +553,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     if kind == "recusal":
         _reason(body.get("reason"), required=False)
     with store.write() as db:
-        duplicate = _duplicate(store, db, seat, envelope)
+        duplicate = _duplicate(store, db, seat, envelope, body)
         if duplicate:
             return duplicate
         found = _round_for(db, seat, body["round"])
@@ -586,6 +596,8 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         closed = _pending_count(db, found["id"]) == 0
         if closed:
             _announce_close(store, db, found, None, "system")
+        faults.passing("commit.before_commit")
+    faults.passing("commit.after_commit")
     return {
         "ok": True,
         "round_id": found["id"],
@@ -601,7 +613,7 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     """Take the opening of this seat's final commitment, once its round has closed."""
     envelope, body, key = _body(store, seat, payload, "reveal")
     with store.write() as db:
-        duplicate = _duplicate(store, db, seat, envelope)
+        duplicate = _duplicate(store, db, seat, envelope, body)
         if duplicate:
             return duplicate
         found = _round_for(db, seat, body["round"])
@@ -635,6 +647,8 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         done = all(c["kind"] != "score" or c["id"] in opened for c in _latest(db, found["id"]))
         if done:
             _finish(store, db, found, "system")
+        faults.passing("reveal.before_commit")
+    faults.passing("reveal.after_commit")
     return {
         "ok": True,
         "round_id": found["id"],
