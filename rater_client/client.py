@@ -15,6 +15,12 @@ envelope, keeps each sheet's opening until the round closes, and then reveals it
 itself once the server's signed close statement lists its commitment. Every receipt
 and server statement is checked; a failure is kept in ``alarms``. A refusal raises
 :class:`Refused` with the server's code and localised message.
+
+Like the tablet it has an **outbox**: every signed envelope is kept until the server
+answers it, and the very same envelope is sent again after a lost answer, a dropped
+connection or a server restart (the server answers a repeat as the first time). A
+``submit`` waits up to ``timeout`` for its answer; if none comes, the envelope stays in
+the outbox and goes out again, in order, when the socket reconnects.
 """
 
 from __future__ import annotations
@@ -51,6 +57,17 @@ def _checked(ack: Any) -> dict[str, Any]:
     if not ack.get("ok"):
         raise Refused(ack.get("error") or {})
     return ack
+
+
+# Answers that mean "not now" rather than "no": the same envelope is sent again shortly.
+RETRY_CODES = frozenset({"internal", "rate_limited"})
+
+
+class _Lost:
+    """No answer: the connection dropped, or the server said nothing in time."""
+
+
+LOST = _Lost()
 
 
 def wait_until(
@@ -119,12 +136,19 @@ class RaterClient:
         self.device = Device()
         self.server_key: Any = None
         self.openings: dict[int, dict[str, Any]] = {}  # round -> sealed sheet, until opened
+        # nonce (the idempotency key) -> {"event", "round", "envelope"}, oldest first:
+        # signed and sent, not yet answered.
+        self.outbox: dict[str, dict[str, Any]] = {}
+        self.answers: dict[str, Any] = {}  # nonce -> the server's answer
+        self.acknowledged: list[dict[str, Any]] = []  # every accepted envelope, in order
         self.receipts: list[dict[str, Any]] = []
         self.alarms: list[str] = []
         self.connects = 0
         self._changed = threading.Condition()
         self._sending = threading.Lock()
         self._revealing = threading.Lock()  # one envelope in flight: sequence numbers stay in order
+        self._in_flight: set[threading.Event] = set()  # woken when the connection drops
+        self._up = False  # the /rater namespace is connected (under _changed)
         self.sio = socketio.Client(
             reconnection=True,
             reconnection_delay=0.2,
@@ -132,6 +156,7 @@ class RaterClient:
             http_session=self.http,
         )
         self.sio.on("connect", self._on_connect, namespace="/rater")
+        self.sio.on("disconnect", self._on_disconnect, namespace="/rater")
         self.sio.on("state", self._on_state, namespace="/rater")
         self.sio.on("revoked", self._on_revoked, namespace="/rater")
 
@@ -176,13 +201,31 @@ class RaterClient:
     def _on_connect(self) -> None:
         with self._changed:
             self.connects += 1
+            self._up = True
             self._changed.notify_all()
+        if self.outbox:
+            self.sio.start_background_task(self.resend)
+
+    def _on_disconnect(self, *_reason: Any) -> None:
+        """Whatever was waiting for an answer on this connection will not get one."""
+        with self._changed:
+            self._up = False
+            for answered in self._in_flight:
+                answered.set()
+
+    def resend(self) -> None:
+        """Send what the outbox still holds, in order (after a reconnect)."""
+        with self._sending:
+            try:
+                self._flush(self.timeout)
+            except TimeoutError:
+                pass  # still unanswered: the next reconnect tries again
 
     def wait_connected(self, timeout: float | None = None) -> None:
         """Block until the socket is (re)connected; the client reconnects by itself."""
         wait_until(
             self._changed,
-            lambda: "/rater" in self.sio.namespaces,
+            lambda: self._up,
             timeout or self.timeout,
             "not connected",
         )
@@ -275,16 +318,86 @@ class RaterClient:
         }
 
     def send(self, event: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Sign ``fields`` and send them; check the receipt that comes back. One at a
-        time, so the server sees this device's sequence numbers in order."""
+        """Sign ``fields``, keep the envelope in the outbox and send it (after anything
+        older still waiting, so the server sees this device's sequence numbers in order);
+        returns the answer once there is one."""
         with self._sending:
             envelope = self.device.envelope(fields)
-            ack = _checked(self.call(event, {"envelope": envelope}))
+            nonce = envelope["body"]["nonce"]
+            self.outbox[nonce] = {"event": event, "round": fields["round"], "envelope": envelope}
+            self._flush(self.timeout)
+        return _checked(self.answers[nonce])
+
+    def _flush(self, timeout: float) -> None:
+        """Deliver every outbox entry, oldest first; each lost answer means the very same
+        envelope again. Raises TimeoutError (the entries stay) if ``timeout`` runs out."""
+        deadline = time.monotonic() + timeout
+        while self.outbox:
+            nonce, entry = next(iter(self.outbox.items()))
+            ack = self._ask(entry["event"], {"envelope": entry["envelope"]}, deadline)
+            retry = isinstance(ack, dict) and (ack.get("error") or {}).get("code") in RETRY_CODES
+            if ack is LOST or retry:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{entry['event']} not acknowledged")
+                if retry:
+                    time.sleep(0.5)
+                continue
+            self._settle(nonce, entry, ack)
+
+    def _ask(self, event: str, payload: dict[str, Any], deadline: float) -> Any:
+        """One emit and its answer, or LOST if the connection drops or time runs out."""
+        try:
+            self.wait_connected(max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            return LOST
+        answered = threading.Event()
+        answer: list[Any] = []
+
+        def on_answer(*args: Any) -> None:
+            answer.append(args[0] if args else None)
+            answered.set()
+
+        with self._changed:
+            if not self._up:  # dropped since the wait: the disconnect handler has run
+                return LOST
+            self._in_flight.add(answered)
+        try:
+            self.sio.emit(event, payload, namespace="/rater", callback=on_answer)
+            answered.wait(max(0.01, min(deadline - time.monotonic(), self.timeout)))
+        except socketio.exceptions.SocketIOError:
+            return LOST  # disconnected between the check and the emit
+        finally:
+            with self._changed:
+                self._in_flight.discard(answered)
+        return answer[0] if answer else LOST
+
+    def _settle(self, nonce: str, entry: dict[str, Any], ack: Any) -> None:
+        """An answer arrived: the entry leaves the outbox; an accepted one's receipt is
+        checked; an answered opening (accepted, or already in) needs no keeping."""
+        self.outbox.pop(nonce, None)
+        self.answers[nonce] = ack
+        ok = isinstance(ack, dict) and ack.get("ok")
+        code = (ack.get("error") or {}).get("code") if isinstance(ack, dict) else None
+        if entry["event"] == "reveal" and (ok or code in ("already_submitted", "round_closed")):
+            self.openings.pop(entry["round"], None)
+        if not ok:
+            return
+        envelope = entry["envelope"]
+        self.acknowledged.append(
+            {
+                "event": entry["event"],
+                "kind": ack.get("kind"),
+                "round": entry["round"],
+                "seat": envelope["body"]["seat"],
+                "nonce": nonce,
+                "leaf": ack["receipt"]["leaf"],
+                "duplicate": ack.get("duplicate"),
+            }
+        )
         if ack["receipt"].get("pending"):
             self.sio.start_background_task(self._fetch_receipt, ack, envelope)
         else:
             self._keep_receipt(ack["receipt"], envelope)
-        return ack
 
     def _keep_receipt(self, receipt: dict[str, Any], envelope: dict[str, Any]) -> None:
         if not receipt_holds(self.server_key, receipt, envelope):
@@ -292,12 +405,19 @@ class RaterClient:
         self.receipts.append(receipt)
 
     def _fetch_receipt(self, ack: dict[str, Any], envelope: dict[str, Any]) -> None:
-        """A pending receipt comes with the next signed head, a moment later."""
+        """A pending receipt comes with the next signed head, a moment later (asked again
+        across a dropped connection: the leaf is on disk, so the receipt will come)."""
         time.sleep(1.1)
+        leaf = ack["receipt"]["leaf"]
+        answer: Any = LOST
+        for _attempt in range(3):
+            answer = self._ask("receipt", {"leaf": leaf}, time.monotonic() + self.timeout)
+            if answer is not LOST:
+                break
         try:
-            answer = _checked(self.call("receipt", {"leaf": ack["receipt"]["leaf"]}))
-        except (Refused, TimeoutError, socketio.exceptions.SocketIOError) as exc:
-            self.alarms.append(f"receipt for leaf {ack['receipt']['leaf']} not received: {exc}")
+            answer = _checked(None if answer is LOST else answer)
+        except Refused as exc:
+            self.alarms.append(f"receipt for leaf {leaf} not received: {exc}")
             return
         self._keep_receipt(answer["receipt"], envelope)
 
@@ -344,11 +464,20 @@ class RaterClient:
         return self.send("commit", {"type": "recusal", **bound, "reason": reason})
 
     def reveal(self, round_id: int) -> dict[str, Any]:
-        """Send the opening of our sheet for a closed round (normally done by itself)."""
+        """Send the opening of our sheet for a closed round (normally done by itself);
+        an opening already in the outbox is delivered, never signed a second time."""
         with self._revealing:
             sheet = self.openings.get(round_id)
             if sheet is None:
                 raise Refused({"code": "already_submitted", "message": "already opened"})
-            ack = self.send("reveal", {"type": "opening", **sheet["opening"]})
-            self.openings.pop(round_id, None)
-        return ack
+            queued = [
+                nonce
+                for nonce, entry in list(self.outbox.items())
+                if entry["event"] == "reveal" and entry["round"] == round_id
+            ]
+            if not queued:
+                return self.send("reveal", {"type": "opening", **sheet["opening"]})
+            with self._sending:
+                if queued[0] in self.outbox:
+                    self._flush(self.timeout)
+            return _checked(self.answers[queued[0]])
