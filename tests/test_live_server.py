@@ -102,8 +102,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(instance: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}
+def start_server(instance: Path, port: int, **extra_env: str) -> subprocess.Popen:
+    """``kiosk serve`` on ``port``, once it answers (``extra_env``: e.g. KIOSK_CRASH_AT)."""
+    env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance), **extra_env}
     log = instance / "server.log"
     process = start_kiosk("serve", "--port", str(port), env=env, log=log)
     deadline = time.monotonic() + 20
