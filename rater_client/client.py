@@ -59,6 +59,7 @@ def _checked(ack: Any) -> dict[str, Any]:
     return ack
 
 
+RECONNECT_WAIT_S = 5.0
 # Answers that mean "not now" rather than "no": the same envelope is sent again shortly.
 RETRY_CODES = frozenset({"internal", "rate_limited"})
 
@@ -81,6 +82,71 @@ def wait_until(
             if left <= 0:
                 raise TimeoutError(what)
             changed.wait(min(left, 0.1))
+
+
+class Link:
+    """Keeps one Socket.IO client connected until closed, reconnecting by itself.
+
+    python-socketio's own reconnection stops for good when the server dies again while
+    a reconnection is finishing (its reconnect task is still set when the new drop is
+    seen, so no new one starts); the crash trials hit that. So the clients here turn it
+    off and run this loop: whenever the engine is not connected, open again."""
+
+    def __init__(
+        self,
+        sio: socketio.Client,
+        open_: Callable[[], None],
+        lost: Callable[[], None],
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """``open_`` connects; ``lost`` is told of a drop; ``wanted`` says whether to try
+        again (not once the server has cut this device off)."""
+        self.sio, self._open, self._lost, self._wanted = sio, open_, lost, wanted
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Open now (raising if that fails), then keep it open in the background."""
+        self._open()
+        self._thread = threading.Thread(target=self._keep, daemon=True, name="kiosk-link")
+        self._thread.start()
+
+    def _keep(self) -> None:
+        delay = 0.2
+        while not self._closing.wait(delay):
+            if self.sio.eio.state == "connected":
+                delay = 0.2
+                continue
+            self._lost()
+            self._drop_socket()
+            if not self._wanted():
+                return
+            # A drop between the namespace's connect and the end of connect() leaves
+            # this flag set with no engine under it: clear it, or connect() refuses.
+            self.sio.connected = False
+            try:
+                self._open()
+            except (socketio.exceptions.ConnectionError, ValueError):
+                delay = min(1.0, delay * 2)
+                continue
+            if self._closing.is_set():  # close() came while connecting
+                self.sio.disconnect()
+
+    def _drop_socket(self) -> None:
+        """Close the WebSocket of a dropped engine: engineio's client leaves it open when
+        the server goes away, and it would linger until garbage-collected."""
+        ws = getattr(self.sio.eio, "ws", None)
+        if ws is not None:
+            ws.close()
+            self.sio.eio.ws = None
+
+    def close(self) -> None:
+        self._closing.set()
+        self.sio.disconnect()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if self.sio.eio.state != "connected":
+            self._drop_socket()
 
 
 class Device:
@@ -149,16 +215,14 @@ class RaterClient:
         self._revealing = threading.Lock()  # one envelope in flight: sequence numbers stay in order
         self._in_flight: set[threading.Event] = set()  # woken when the connection drops
         self._up = False  # the /rater namespace is connected (under _changed)
-        self.sio = socketio.Client(
-            reconnection=True,
-            reconnection_delay=0.2,
-            reconnection_delay_max=1,
-            http_session=self.http,
-        )
+        self._closed = threading.Event()  # close() was called: nothing waits any more
+        self.sio = socketio.Client(reconnection=False, http_session=self.http)
+        self.link = Link(self.sio, self._open, self._on_disconnect, lambda: not self.revoked)
         self.sio.on("connect", self._on_connect, namespace="/rater")
         self.sio.on("disconnect", self._on_disconnect, namespace="/rater")
         self.sio.on("state", self._on_state, namespace="/rater")
         self.sio.on("revoked", self._on_revoked, namespace="/rater")
+        self.sio.on("connect_error", self._on_connect_error, namespace="/rater")
 
     # --- enrolment and connection -------------------------------------------------
 
@@ -181,20 +245,33 @@ class RaterClient:
         return body["seat"]
 
     def connect(self) -> None:
-        """Open the socket; the server answers with this seat's current view."""
+        """Open the socket (kept open, reconnecting by itself, until ``close``); the
+        server answers with this seat's current view."""
         if not self.credential:
             raise RuntimeError("enrol first")
+        self.link.start()
+        self.wait_for(lambda s: True)
+
+    def _open(self) -> None:
         self.sio.connect(
             self.base_url,
             namespaces=["/rater"],
             transports=["websocket"],
             auth={"credential": self.credential, "lang": self.lang},
-            wait_timeout=self.timeout,
+            # connect() waits this long for the namespace even if the server died
+            # meanwhile: short when reconnecting, so the next attempt comes soon
+            wait_timeout=self.timeout
+            if self.connects == 0
+            else min(self.timeout, RECONNECT_WAIT_S),
         )
-        self.wait_for(lambda s: True)
 
     def close(self) -> None:
-        self.sio.disconnect()
+        """Disconnect for good; whatever still waits in the outbox stays there."""
+        self._closed.set()
+        with self._changed:
+            self._changed.notify_all()
+        self.link.close()
+        self.http.close()
 
     # --- following the room -----------------------------------------------------
 
@@ -225,10 +302,12 @@ class RaterClient:
         """Block until the socket is (re)connected; the client reconnects by itself."""
         wait_until(
             self._changed,
-            lambda: self._up,
+            lambda: self._up or self._closed.is_set(),
             timeout or self.timeout,
             "not connected",
         )
+        if not self._up:
+            raise TimeoutError("closed")
 
     def _on_state(self, state: dict[str, Any]) -> None:
         current = state.get("round")
@@ -248,6 +327,11 @@ class RaterClient:
             self._changed.notify_all()
         for statement in state.get("reveal") or []:
             self.sio.start_background_task(self._reveal_for, statement)
+
+    def _on_connect_error(self, data: Any = None) -> None:
+        """A refused connection: with ``not_authenticated`` the seat was re-issued."""
+        if isinstance(data, dict) and data.get("message") == "not_authenticated":
+            self._on_revoked()
 
     def _on_revoked(self, _data: Any = None) -> None:
         with self._changed:
@@ -333,6 +417,8 @@ class RaterClient:
         envelope again. Raises TimeoutError (the entries stay) if ``timeout`` runs out."""
         deadline = time.monotonic() + timeout
         while self.outbox:
+            if self._closed.is_set():
+                raise TimeoutError("closed with submissions unanswered")
             nonce, entry = next(iter(self.outbox.items()))
             ack = self._ask(entry["event"], {"envelope": entry["envelope"]}, deadline)
             retry = isinstance(ack, dict) and (ack.get("error") or {}).get("code") in RETRY_CODES
@@ -414,6 +500,8 @@ class RaterClient:
             answer = self._ask("receipt", {"leaf": leaf}, time.monotonic() + self.timeout)
             if answer is not LOST:
                 break
+        if answer is LOST and self._closed.is_set():
+            return  # closed on purpose: nobody is waiting for this receipt
         try:
             answer = _checked(None if answer is LOST else answer)
         except Refused as exc:
