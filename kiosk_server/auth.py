@@ -63,7 +63,9 @@ def check_csrf() -> Any:
     a forged sign-in could tie the organiser's browser to an attacker's session)."""
     if request.method == "POST" and request.endpoint in CSRF_ENDPOINTS:
         sent = request.form.get("csrf", "")
-        if not (sent and hmac.compare_digest(sent, str(session.get("csrf", "")))):
+        expected = str(session.get("csrf", "")).encode()
+        # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
+        if not (sent and hmac.compare_digest(sent.encode(), expected)):
             record_refusal(store(), "anonymous", "csrf", "csrf")
             lang = normalise_lang(request.cookies.get("lang"))
             return render_template("login.html", error=translate("error.csrf", lang)), 400
