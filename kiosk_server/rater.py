@@ -153,7 +153,7 @@ class Live(Audience):
         data = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
         leaf = data.get("leaf")
         seat = self.seat()
-        if isinstance(leaf, bool) or not isinstance(leaf, int) or leaf < 0:
+        if isinstance(leaf, bool) or not isinstance(leaf, int) or not 0 <= leaf < 2**62:
             raise UserError("malformed", field="leaf")
         owner = store().row(
             "SELECT json_extract(data, '$.actor') AS actor FROM log_leaf"
