@@ -25,7 +25,7 @@ from .instance import (
     ensure_instance,
     token_key,
 )
-from .live import Presence
+from .live import Presence, refuse_malformed_packets
 from .storage import Store
 
 # Threading mode: one OS thread per socket is ample for a room of tablets and keeps the
@@ -115,6 +115,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         engineio_logger=False,
     )
     app.extensions["socketio"] = socketio
+    refuse_malformed_packets(socketio)
     networks = app.config["ALLOWED_NETWORKS"]
     if isinstance(networks, str):
         networks = [n.strip() for n in networks.split(",") if n.strip()]

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import engineio.packet
 from flask import Flask, Response, current_app, request
 from flask_socketio import Namespace, SocketIO
 
@@ -102,6 +103,54 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
     for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
         seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
         sio.emit("state", interview.rater_view(st, seat), to=f"seat:{seat.id}", namespace="/rater")
+
+
+def refuse_malformed_packets(sio: SocketIO) -> None:
+    """Malformed frames end their own connection, quietly, and nothing else.
+
+    A WebSocket frame Engine.IO cannot decode (no type digit, bad base64) raises out of
+    its connection loop: Werkzeug logs a traceback and the connection's writer thread
+    lingers until the ping timeout. A Socket.IO packet python-socketio cannot decode (a
+    bad type, an event with no array, a stray binary frame) raises inside the library,
+    which logs a traceback and carries on. Both are a broken or hostile client: one
+    warning line, and that connection closed. A packet whose binary attachments never
+    came is dropped with its connection (the library would keep it)."""
+    server = sio.server
+    websocket = server.eio._async["websocket"]
+
+    class CheckedWebSocket(websocket):  # type: ignore[misc, valid-type]
+        def wait(self) -> Any:
+            data = super().wait()
+            if data is not None:
+                try:
+                    engineio.packet.Packet(encoded_packet=data)
+                except (ValueError, TypeError, IndexError) as exc:
+                    log.warning("malformed Engine.IO frame (%s); connection closed", exc)
+                    return None  # as if the client had closed: the loop cleans up
+            return data
+
+    server.eio._async = {**server.eio._async, "websocket": CheckedWebSocket}
+    handle_message = server._handle_eio_message
+    handle_disconnect = server._handle_eio_disconnect
+
+    def on_message(eio_sid: str, data: Any) -> None:
+        try:
+            handle_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            log.warning(
+                "malformed Socket.IO packet (%s: %.80s); connection closed",
+                type(exc).__name__,
+                exc,
+            )
+            server._binary_packet.pop(eio_sid, None)
+            server.eio.disconnect(eio_sid)
+
+    def on_disconnect(eio_sid: str, reason: Any = None) -> None:
+        server._binary_packet.pop(eio_sid, None)
+        handle_disconnect(eio_sid, reason)
+
+    server.eio.on("message", on_message)
+    server.eio.on("disconnect", on_disconnect)
 
 
 def with_credential(response: Response, cookie: str, credential: str) -> Response:
