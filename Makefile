@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_FLAGS ?=
 
-.PHONY: demo test lint chromium clean crash power
+.PHONY: demo test lint chromium clean crash power fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ crash: $(VENV)/.test
 ## power: power-loss trials on a FUSE layer that drops unsynced writes (FULL vs NORMAL)
 power: $(VENV)/.test chromium
 	$(BIN)/python benchmarks/power_loss.py --trials 20
+
+## fuzz: 10,000 generated inputs per Socket.IO event, HTTP form and raw frames (about an hour)
+fuzz: $(VENV)/.test
+	KIOSK_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
