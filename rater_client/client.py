@@ -169,6 +169,20 @@ class Device:
         return sign(self.key, body)
 
 
+def bound_fields(view: dict[str, Any]) -> dict[str, Any]:
+    """The fields binding an envelope to the event, room, round, candidate, seat and rubric
+    of a seat's view (its current round)."""
+    current = view["round"]
+    return {
+        "event": view["event"],
+        "room": view["room"]["id"],
+        "round": current["id"],
+        "draw_number": current["draw_number"],
+        "seat": view["seat"]["id"],
+        "rubric": view["rubric_version"],
+    }
+
+
 def sealed_sheet(bound: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
     """A score sheet's opening (values, exact total, random salt) and its commitment."""
     values = {code: str(value) for code, value in items.items()}
@@ -392,14 +406,7 @@ class RaterClient:
         current = state.get("round") or {}
         if not current or (round_id is not None and current.get("id") != round_id):
             raise Refused({"code": "unknown_round", "message": "not the room's current round"})
-        return {
-            "event": state["event"],
-            "room": state["room"]["id"],
-            "round": current["id"],
-            "draw_number": current["draw_number"],
-            "seat": state["seat"]["id"],
-            "rubric": state["rubric_version"],
-        }
+        return bound_fields(state)
 
     def send(self, event: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Sign ``fields``, keep the envelope in the outbox and send it (after anything

@@ -18,7 +18,7 @@ from flask import Flask
 from flask_socketio import SocketIOTestClient
 
 from kiosk_server.live import socketio, store
-from rater_client.client import Device, sealed_sheet
+from rater_client.client import Device, bound_fields, sealed_sheet
 from seal.record import receipt_holds
 from seal.signing import b64u, load_public_key, sign, verify
 
@@ -42,17 +42,7 @@ class Tablet:
         return ack["state"]
 
     def bound(self, **override: Any) -> dict[str, Any]:
-        view = self.view()
-        current = view["round"]
-        fields = {
-            "event": view["event"],
-            "room": view["room"]["id"],
-            "round": current["id"],
-            "draw_number": current["draw_number"],
-            "seat": view["seat"]["id"],
-            "rubric": view["rubric_version"],
-        }
-        return {**fields, **override}
+        return {**bound_fields(self.view()), **override}
 
     def send(
         self, event: str, fields: dict[str, Any], key: Ed25519PrivateKey | None = None, **raw: Any
