@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_FLAGS ?=
 
-.PHONY: demo test lint chromium clean
+.PHONY: demo test lint chromium clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,20 @@ lint: $(VENV)/.test
 ## test: install what the tests need, then lint and run the whole suite (browser tests included)
 test: $(VENV)/.test chromium lint
 	$(BIN)/python -m pytest
+
+## bench: every benchmark (minutes; loopback only; never part of `make test`). Figures
+## move with whatever else runs on the machine: note `uptime` beside them.
+## BENCH_FLAGS=--quick for short runs, BENCH_FLAGS="--mode gevent" for the other server mode.
+BENCH_FLAGS ?=
+bench: $(VENV)/.bench
+	uptime
+	$(BIN)/python benchmarks/load.py $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/verify_bundle.py
+	uptime
+
+$(VENV)/.bench: $(VENV)/.test
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
