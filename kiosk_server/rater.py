@@ -171,7 +171,8 @@ class Live(Audience):
             raise UserError("malformed")
         seat = self.seat()
         ack = interview.commit(store(), seat, args[0])
-        publish(room_id=seat.room_id)
+        # Another seat's view changes only when the round closes: until then only ours.
+        publish(room_id=seat.room_id, seat_id=None if ack["round_closed"] else seat.id)
         return ack
 
     @guarded("reveal")
@@ -186,5 +187,8 @@ class Live(Audience):
             interview.record_refused_opening(store(), err)
             publish(room_id=seat.room_id)
             return err.payload(self.lang())
-        publish(room_id=seat.room_id)
+        # The other tablets' views change only when this opening publishes the result.
+        state = store().row("SELECT state FROM round WHERE id = ?", [ack["round_id"]])
+        finished = state is not None and state["state"] == interview.RoundState.CLOSED
+        publish(room_id=seat.room_id, seat_id=None if finished else seat.id)
         return ack
