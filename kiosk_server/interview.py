@@ -808,6 +808,21 @@ def round_result(db: sqlite_utils.Database, round_row: dict[str, Any], threshold
     return result
 
 
+def closed_result(db: sqlite_utils.Database, round_row: dict[str, Any], threshold: int) -> dict:
+    """``round_result`` for the screens, remembered per connection: a closed round's result
+    never changes (nothing is accepted for it any more), while recomputing every finished
+    round made each board cost more as the day went on. Never remembered inside a
+    transaction, which may yet roll back."""
+    cache: dict[tuple[int, int], dict] = db.__dict__.setdefault("kiosk_closed_results", {})
+    key = (round_row["id"], threshold)
+    found = cache.get(key)
+    if found is None:
+        found = round_result(db, round_row, threshold)
+        if not db.conn.in_transaction:
+            cache[key] = found
+    return dict(found)
+
+
 def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) -> dict[int, str]:
     if round_row is None or round_row["state"] == RoundState.CALLED:
         return {}
@@ -855,13 +870,13 @@ def room_status(
             "state": current["state"],
         }
         if current["state"] == RoundState.CLOSED:
-            round_view["result"] = round_result(db, current, threshold)
+            round_view["result"] = closed_result(db, current, threshold)
     finished = []
     for r in db.query(
         "SELECT * FROM round WHERE room_id = ? AND state = 'closed' ORDER BY closed_at, id",
         [room["id"]],
     ):
-        res = round_result(db, r, threshold)
+        res = closed_result(db, r, threshold)
         finished.append(
             {
                 "draw_number": r["draw_number"],

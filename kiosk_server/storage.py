@@ -207,6 +207,8 @@ CREATE TABLE IF NOT EXISTS log_leaf (
     hash BLOB NOT NULL,
     PRIMARY KEY (event_id, idx)
 );
+-- Views look up refused openings by type; without it each finished round scanned the log.
+CREATE INDEX IF NOT EXISTS log_leaf_type ON log_leaf(type);
 CREATE TABLE IF NOT EXISTS tree_head (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
