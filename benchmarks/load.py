@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import csv
 import json
 import math
 import os
 import random
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -167,6 +169,7 @@ class Server:
             args += ["--instance", str(instance)]
         with log.open("ab") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)  # a scenario that fails leaves no server behind
         deadline = now() + 60
         while now() < deadline:
             if self.proc.poll() is not None:
@@ -192,6 +195,8 @@ class Server:
         return len(os.listdir(f"/proc/{self.proc.pid}/task"))
 
     def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(10)
@@ -746,6 +751,7 @@ class Bench:
                samples: list[float] | None = None, clients: int | None = None) -> dict:  # fmt: skip
         self.server.stop()
         lost, duplicates = check_database(self.folder / "instance", run.stats.sent)
+        shutil.rmtree(self.folder, ignore_errors=True)
         rss, cpu = meter
         line = {
             "scenario": self.name,
@@ -839,6 +845,7 @@ async def burst_once(opts: Options, echo: bool, bursts: int) -> tuple[Bench | No
         await run.close()
         if echo:
             server.stop()
+            shutil.rmtree(folder, ignore_errors=True)
     return bench, run, result, clients
 
 
