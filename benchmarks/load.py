@@ -2,8 +2,9 @@
 
 The kiosk runs in a subprocess (its CPU and RSS are read from /proc); the clients run
 here, in one asyncio loop: python-socketio clients that sign every envelope with a real
-Ed25519 key (``rater_client.client.Device``), observer screens, and one organiser who
-calls and opens the rooms' rounds. Raters and observers share one clock, so the time
+Ed25519 key (``rater_client.client.Device``), observer screens, and organiser consoles
+that call and open the rooms' rounds (one console per 5 rooms: a console's socket, like
+any, is limited to 20 events a second). Raters and observers share one clock, so the time
 from a submission to the observer board that shows it is measured directly.
 
 The flow is the product's own: the organiser calls a draw number and opens the round,
@@ -15,7 +16,7 @@ acknowledged envelope must be there once (``lost``, ``duplicates``).
 
 Scenarios (each in a fresh instance), one JSON line each:
 
-- ``hold``: 1,000 sockets (raters, observers, the organiser) held, a trickle of scores.
+- ``hold``: 1,000 sockets (raters, observers, consoles) held, a trickle of scores.
 - ``steady``: 150 scores/s for a minute (``--quick``: a few seconds).
 - ``burst``: 750 raters each submit within one second, three times; the same bursts
   against a bare Flask-SocketIO echo server in the same async mode (ack without
@@ -572,6 +573,13 @@ def burst_plan(rooms: int, seats: int, bursts: int, gap: float, seed: int = 7) -
     return plan
 
 
+ROOMS_PER_CONSOLE = 5
+
+
+def organisers(setup: Setup) -> int:
+    return math.ceil(len(setup.rooms) / ROOMS_PER_CONSOLE)
+
+
 class Run:
     """The clients of one scenario against one server."""
 
@@ -580,7 +588,7 @@ class Run:
         self.stats = Stats()
         self.raters: dict[int, list[Rater]] = {}
         self.observers: list[Observer] = []
-        self.organiser: Organiser | None = None
+        self.organisers: list[Organiser] = []
         self.next_draw: dict[int, int] = {}
 
     @property
@@ -588,7 +596,7 @@ class Run:
         return (
             sum(1 for rs in self.raters.values() for r in rs if r.sio.connected)
             + sum(1 for o in self.observers if o.sio.connected)
-            + (1 if self.organiser and self.organiser.sio.connected else 0)
+            + sum(1 for o in self.organisers if o.sio.connected)
         )
 
     async def connect(self, raters_per_room: int, observers: int, parallel: int = 50) -> None:
@@ -604,8 +612,9 @@ class Run:
                     self.stats.error(f"connect:{type(exc).__name__}")
 
         if not self.echo:
-            self.organiser = Organiser(self.url)
-            await self.organiser.connect()
+            self.organisers = [Organiser(self.url) for _ in range(organisers(self.setup))]
+            for console in self.organisers:
+                await console.connect()
             self.observers = [
                 Observer(self.url, c, self.stats) for c in self.setup.observers[:observers]
             ]
@@ -624,10 +633,11 @@ class Run:
         assert self.setup is not None
         draw = self.setup.draws[room][self.next_draw[room]]
         self.next_draw[room] += 1
-        if self.echo or self.organiser is None:
+        if self.echo or not self.organisers:
             return self.next_draw[room], draw
-        ack = await self.organiser.act("call", {"room_id": room, "draw_number": draw})
-        await self.organiser.act("open", {"round_id": ack["round_id"]})
+        console = self.organisers[self.setup.rooms.index(room) // ROOMS_PER_CONSOLE]
+        ack = await console.act("call", {"room_id": room, "draw_number": draw})
+        await console.act("open", {"round_id": ack["round_id"]})
         return int(ack["round_id"]), draw
 
     async def _submit(self, rater: Rater, round_id: int, draw: int, at: float, full: bool) -> bool:
@@ -697,8 +707,7 @@ class Run:
 
     async def close(self) -> None:
         socks = [r.sio for rs in self.raters.values() for r in rs] + [o.sio for o in self.observers]
-        if self.organiser:
-            socks.append(self.organiser.sio)
+        socks += [o.sio for o in self.organisers]
         await asyncio.gather(*(s.disconnect() for s in socks), return_exceptions=True)
 
 
@@ -772,8 +781,13 @@ class Bench:
 
 
 async def hold(opts: Options) -> dict[str, Any]:
-    """1,000 sockets held (950 raters, 49 screens, the organiser); a trickle of scores."""
-    rooms, seats, screens = opts.n(50), opts.n(19, 2), opts.n(49)
+    """1,000 sockets held (950 raters, 40 screens, 10 consoles); a trickle of scores."""
+    rooms, seats = opts.n(50), opts.n(19, 2)
+    screens = (
+        max(1, 1000 - rooms * seats - math.ceil(rooms / ROOMS_PER_CONSOLE))
+        if opts.scale == 1
+        else opts.n(40)
+    )
     seconds = opts.duration or (5 if opts.quick else 20)
     bench = Bench("hold", opts, rooms, seats, 2, screens)
     run = Run(bench.server.url, bench.setup)
