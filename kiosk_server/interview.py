@@ -588,7 +588,8 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         raise UserError("malformed", field="commitment")
     if kind == "recusal":
         _reason(body.get("reason"), required=False)
-    with store.write() as db:
+
+    def work(db: sqlite_utils.Database) -> dict[str, Any]:
         duplicate = _duplicate(store, db, seat, envelope)
         if duplicate:
             return duplicate
@@ -632,21 +633,25 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         closed = _pending_count(db, found["id"]) == 0
         if closed:
             _announce_close(store, db, found, None, "system")
-    return {
-        "ok": True,
-        "round_id": found["id"],
-        "kind": kind,
-        "version": version,
-        "duplicate": False,
-        "round_closed": closed,
-        "receipt": proof,
-    }
+        return {
+            "ok": True,
+            "round_id": found["id"],
+            "kind": kind,
+            "version": version,
+            "duplicate": False,
+            "round_closed": closed,
+            "receipt": proof,
+        }
+
+    # Group commit: acknowledged after its batch's COMMIT (Store.group).
+    return store.group(work)
 
 
 def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     """Take the opening of this seat's final commitment, once its round has closed."""
     envelope, body, key = _body(store, seat, payload, "reveal")
-    with store.write() as db:
+
+    def work(db: sqlite_utils.Database) -> dict[str, Any]:
         duplicate = _duplicate(store, db, seat, envelope)
         if duplicate:
             return duplicate
@@ -681,14 +686,16 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         done = all(c["kind"] != "score" or c["id"] in opened for c in _latest(db, found["id"]))
         if done:
             _finish(store, db, found, "system")
-    return {
-        "ok": True,
-        "round_id": found["id"],
-        "kind": "opening",
-        "duplicate": False,
-        "round_closed": True,
-        "receipt": proof,
-    }
+        return {
+            "ok": True,
+            "round_id": found["id"],
+            "kind": "opening",
+            "duplicate": False,
+            "round_closed": True,
+            "receipt": proof,
+        }
+
+    return store.group(work)  # acknowledged after its batch's COMMIT
 
 
 def _accepted(
