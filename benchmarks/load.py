@@ -889,7 +889,7 @@ async def ramp(opts: Options) -> dict[str, Any]:
     """Rising rates, whole rounds per step, until p99 ack > 100 ms or the server falls
     more than 10 % behind the offered rate; the knee is the last rate that held."""
     rooms, seats, screens = opts.n(50), opts.n(15, 2), opts.n(5)
-    rates = [r * opts.scale for r in (150, 300, 450, 600, 800, 1000, 1200, 1500, 2000)]
+    rates = [r * opts.scale for r in (25, 50, 100, 150, 300, 450, 600, 800, 1000, 1500, 2000)]
     per_step = 1 if opts.quick else 2
     bench = Bench("ramp", opts, rooms, seats, per_step * len(rates) + 1, screens)
     run = Run(bench.server.url, bench.setup)
@@ -908,7 +908,8 @@ async def ramp(opts: Options) -> dict[str, Any]:
             for rs in run.raters.values():
                 for r in rs:
                     r.stats = step
-            await run.play(steady_plan(rooms, seats, rate, per_step))
+            rounds = 1 if rate < 150 * opts.scale else per_step  # a round takes 750/rate s
+            await run.play(steady_plan(rooms, seats, rate, rounds))
             figs = figures(step)
             achieved = figs["throughput_per_s"] or 0.0
             say(f"[ramp] offered {rate:.0f}/s: achieved {achieved}/s, p99 {figs['ack_p99_ms']} ms")
