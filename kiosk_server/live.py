@@ -87,19 +87,18 @@ PUSH_GAP_S = 0.05
 class Pushes:
     """Coalesces the screens' snapshots of one app's event.
 
-    A change is pushed at once, by the caller, when the screens heard nothing for
-    ``PUSH_GAP_S`` and no push is being built; otherwise it is left to one trailing push,
-    made in the background at the end of the gap and built only then, so it carries
-    every change before it (the last state always goes out). Pushes are built one at a
-    time, so a screen never receives an older snapshot after a newer one. A quiet room
-    (a test, one organiser clicking) sees every push at once, as before.
+    A change asks for a push; the push is built and sent in the background, at once
+    when the screens heard nothing for ``PUSH_GAP_S``, else at the end of the gap. It is
+    built only then, so it carries every change asked for before it (the last state
+    always goes out), and one at a time, so a screen never receives an older snapshot
+    after a newer one. The caller (an act about to be acknowledged) never waits for it.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._building = threading.Lock()
         self._last = float("-inf")  # when the last push finished
-        self._due = False  # a trailing push is scheduled and not yet being built
+        self._due = False  # a push is scheduled and not yet being built
         self._idle = threading.Event()
         self._idle.set()
 
@@ -107,20 +106,10 @@ class Pushes:
         with self._lock:
             if self._due:
                 return  # the scheduled push is built after this change: it carries it
-            wait = self._last + PUSH_GAP_S - time.monotonic()
-            if wait <= 0 and self._building.acquire(blocking=False):
-                now = True
-            else:
-                now = False
-                self._due = True
-                self._idle.clear()
-        if now:
-            try:
-                _push_screens(app)
-            finally:
-                self._done()
-            return
-        socketio(app).start_background_task(self._trailing, app, max(wait, 0.0))
+            self._due = True
+            self._idle.clear()
+            wait = max(self._last + PUSH_GAP_S - time.monotonic(), 0.0)
+        socketio(app).start_background_task(self._trailing, app, wait)
 
     def _trailing(self, app: Flask, wait: float) -> None:
         try:
