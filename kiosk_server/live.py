@@ -162,15 +162,10 @@ def _push_screens(app: Flask) -> None:
     sio.emit("checkin", checkin_view(st, ev), to=f"event:{ev}", namespace="/checkin")
 
 
-def publish(
-    app: Flask | None = None,
-    room_id: int | None = None,
-    tablets: bool = True,
-    seat_id: int | None = None,
-) -> None:
+def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool = True) -> None:
     """Push fresh snapshots: the board to observers, the console to organisers (both
     coalesced, see ``Pushes``), and, when ``tablets``, each tablet of ``room_id`` (every
-    room when None; only ``seat_id`` when given) its own view, at once."""
+    room when None) its own view, at once."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     ev = event_id(app)
     if ev is None:
@@ -184,9 +179,6 @@ def publish(
     if room_id is not None:
         sql += " AND seat.room_id = ?"
         params.append(room_id)
-    if seat_id is not None:
-        sql += " AND seat.id = ?"
-        params.append(seat_id)
     for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
         seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
         sio.emit("state", interview.rater_view(st, seat), to=f"seat:{seat.id}", namespace="/rater")

@@ -171,8 +171,12 @@ class Live(Audience):
             raise UserError("malformed")
         seat = self.seat()
         ack = interview.commit(store(), seat, args[0])
-        # Another seat's view changes only when the round closes: until then only ours.
-        publish(room_id=seat.room_id, seat_id=None if ack["round_closed"] else seat.id)
+        # The tablets' views change only when the round closes; until then the ack is all
+        # the sender needs (it marks its sheet sent), and the screens get their tick.
+        if ack["round_closed"]:
+            publish(room_id=seat.room_id)
+        else:
+            publish(tablets=False)
         return ack
 
     @guarded("reveal")
@@ -187,8 +191,10 @@ class Live(Audience):
             interview.record_refused_opening(store(), err)
             publish(room_id=seat.room_id)
             return err.payload(self.lang())
-        # The other tablets' views change only when this opening publishes the result.
+        # The tablets' views change only when this opening publishes the result.
         state = store().row("SELECT state FROM round WHERE id = ?", [ack["round_id"]])
-        finished = state is not None and state["state"] == interview.RoundState.CLOSED
-        publish(room_id=seat.room_id, seat_id=None if finished else seat.id)
+        if state is not None and state["state"] == interview.RoundState.CLOSED:
+            publish(room_id=seat.room_id)
+        else:
+            publish(tablets=False)
         return ack
