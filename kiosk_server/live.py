@@ -101,6 +101,9 @@ class Pushes:
         self._due = False  # a push is scheduled and not yet being built
         self._idle = threading.Event()
         self._idle.set()
+        # Tablet views are built and sent under this lock, so two acts racing cannot
+        # deliver an older view after a newer one (the last one sent is the latest).
+        self.tablets = threading.Lock()
 
     def request(self, app: Flask) -> None:
         with self._lock:
@@ -141,7 +144,10 @@ class Pushes:
 
 def pushes(app: Flask | None = None) -> Pushes:
     extensions = (app or current_app).extensions
-    return extensions.setdefault("kiosk.pushes", Pushes())  # type: ignore[no-any-return]
+    found = extensions.get("kiosk.pushes")
+    if found is None:
+        found = extensions.setdefault("kiosk.pushes", Pushes())
+    return found  # type: ignore[no-any-return]
 
 
 def _push_screens(app: Flask) -> None:
@@ -170,18 +176,20 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
     ev = event_id(app)
     if ev is None:
         return
+    if tablets:
+        # Tablets first: once a screen shows a change, the tablets have been sent it.
+        sio, st = socketio(app), store(app)
+        sql = "SELECT seat.* FROM seat JOIN room ON room.id = seat.room_id WHERE room.event_id = ?"
+        params: list[Any] = [ev]
+        if room_id is not None:
+            sql += " AND seat.room_id = ?"
+            params.append(room_id)
+        with pushes(app).tablets:
+            for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
+                seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
+                view = interview.rater_view(st, seat)
+                sio.emit("state", view, to=f"seat:{seat.id}", namespace="/rater")
     pushes(app).request(app)
-    if not tablets:
-        return
-    sio, st = socketio(app), store(app)
-    sql = "SELECT seat.* FROM seat JOIN room ON room.id = seat.room_id WHERE room.event_id = ?"
-    params: list[Any] = [ev]
-    if room_id is not None:
-        sql += " AND seat.room_id = ?"
-        params.append(room_id)
-    for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
-        seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
-        sio.emit("state", interview.rater_view(st, seat), to=f"seat:{seat.id}", namespace="/rater")
 
 
 def with_credential(response: Response, cookie: str, credential: str) -> Response:

@@ -3,6 +3,7 @@
 One connection for the whole process keeps us clear of SQLite's WAL-reset race
 (it needs two connections) and makes "one writer" true by construction. A write
 returns only after COMMIT, so whatever the caller acknowledges afterwards is on disk.
+Sealed submissions share their COMMITs (``Store.group``): one fsync per batch.
 """
 
 from __future__ import annotations
