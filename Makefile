@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_FLAGS ?=
 
-.PHONY: demo test lint chromium clean crash power fuzz
+.PHONY: demo test lint chromium clean crash power fuzz bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,20 @@ power: $(VENV)/.test chromium
 ## fuzz: 10,000 generated inputs per Socket.IO event, HTTP form and raw frames (about an hour)
 fuzz: $(VENV)/.test
 	KIOSK_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
+
+## bench: every benchmark (minutes; loopback only; never part of `make test`). Figures
+## move with whatever else runs on the machine: note `uptime` beside them.
+## BENCH_FLAGS=--quick for short runs, BENCH_FLAGS="--mode gevent" for the other server mode.
+BENCH_FLAGS ?=
+bench: $(VENV)/.bench
+	uptime
+	$(BIN)/python benchmarks/load.py $(BENCH_FLAGS)
+	$(BIN)/python benchmarks/verify_bundle.py
+	uptime
+
+$(VENV)/.bench: $(VENV)/.test
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

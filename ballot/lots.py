@@ -18,7 +18,7 @@ Terms:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 HASHES = ("md5", "sha256")
@@ -107,7 +107,7 @@ class RoomDraw:
 def draw_raters(
     raters: Sequence[Rater],
     rooms: Sequence[str],
-    seats: int,
+    seats: int | Mapping[str, int],
     sources: Sequence[Sequence[int]],
     hash_name: str = "sha256",
 ) -> RoomDraw:
@@ -118,7 +118,8 @@ def draw_raters(
     stay short, never bending a rule to fill them."""
     if len({r.id for r in raters}) != len(raters):
         raise LotError("rater ids must be unique")
-    if not rooms or len(set(rooms)) != len(rooms) or seats < 1:
+    capacity = dict(seats) if isinstance(seats, Mapping) else {room: seats for room in rooms}
+    if not rooms or len(set(rooms)) != len(rooms) or any(capacity.get(r, 0) < 1 for r in rooms):
         raise LotError("give distinct rooms and at least one seat per room")
     key, steps = draw(len(raters), len(raters), sources, hash_name)
     order = [raters[s.selected - 1] for s in steps]
@@ -128,7 +129,7 @@ def draw_raters(
         for room in rooms:
             members = placed[room]
             if (
-                len(members) < seats
+                len(members) < capacity[room]
                 and room not in rater.avoid
                 and all(m.unit != rater.unit for m in members)
             ):
@@ -141,5 +142,53 @@ def draw_raters(
         [r.id for r in order],
         {room: [r.id for r in members] for room, members in placed.items()},
         reserves,
-        {room: seats - len(m) for room, m in placed.items() if len(m) < seats},
+        {room: capacity[room] - len(m) for room, m in placed.items() if len(m) < capacity[room]},
+    )
+
+
+# --- on-site entropy: commit-reveal among named parties ------------------------------
+#
+# Each party types a source (a number, or dice rolls made before everyone) on its own
+# device; the device draws a random salt and publishes only the commitment. Once every
+# party has committed, each reveals value and salt; anyone can recompute the commitment
+# with any SHA-256 tool: ``printf '%s' '2 5 12 8 10/<salt>' | sha256sum``.
+
+SALT_HEX = 32  # 128 bits, lowercase hex
+MAX_SOURCE_NUMBERS = 20
+MAX_SOURCE_VALUE = 10**12
+
+
+def normalise_source(text: str) -> str:
+    """A typed source in its one committed spelling: its numbers as entered, separated
+    by single spaces (the key string sorts them anyway)."""
+    numbers = parse_source(text)
+    if len(numbers) > MAX_SOURCE_NUMBERS:
+        raise LotError(f"a source holds at most {MAX_SOURCE_NUMBERS} numbers")
+    if any(n > MAX_SOURCE_VALUE for n in numbers):
+        raise LotError(f"each number must be at most {MAX_SOURCE_VALUE}")
+    return " ".join(str(n) for n in numbers)
+
+
+def source_commitment(value: str, salt: str) -> str:
+    """SHA-256 (hex) of ``value/salt``: what a party publishes before revealing."""
+    if len(salt) != SALT_HEX or any(c not in "0123456789abcdef" for c in salt):
+        raise LotError(f"the salt must be {SALT_HEX} lowercase hex digits")
+    return hashlib.sha256(f"{normalise_source(value)}/{salt}".encode("ascii")).hexdigest()
+
+
+def pool_digest(members: Sequence[str]) -> str:
+    """SHA-256 (hex) of the pool in published order, one member per line, each line
+    ended by a newline: ``printf '%s\\n' 2026001 2026002 … | sha256sum``. Published
+    before the draw so the pool cannot change afterwards, while the list itself (which
+    maps draw numbers to people) stays private until the interviews end."""
+    if any("\n" in m for m in members):
+        raise LotError("a pool member cannot contain a line break")
+    return hashlib.sha256("".join(f"{m}\n" for m in members).encode("utf-8")).hexdigest()
+
+
+def recompute_command(pool_size: int, sources: Sequence[str], hash_name: str) -> str:
+    """The ``kiosk draw rfc3797`` command line that recomputes a draw, for the QR code."""
+    args = " ".join(f'--source "{s}"' for s in sources)
+    return (
+        f"kiosk draw rfc3797 --pool-size {pool_size} --count {pool_size} {args} --hash {hash_name}"
     )

@@ -95,6 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # set by kiosk serve when it speaks HTTPS
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        ASYNC_MODE=ASYNC_MODE,  # benchmarks/load.py measures the others against it
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("KIOSK")
@@ -108,7 +109,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # One SocketIO per app (not a module singleton) so tests can build many apps.
     socketio = SocketIO(
         app,
-        async_mode=ASYNC_MODE,
+        async_mode=app.config["ASYNC_MODE"],
         cors_allowed_origins=None,  # same origin only
         max_http_buffer_size=MAX_MESSAGE_BYTES,
         logger=False,
@@ -121,10 +122,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         networks = [n.strip() for n in networks.split(",") if n.strip()]
     app.wsgi_app = guard(app.wsgi_app, networks)  # type: ignore[method-assign]
 
-    from . import auth, observer, organiser, rater
+    from . import auditor, auth, checkin, evaluator, observer, organiser, party, rater
 
     app.register_blueprint(auth.bp)
-    for audience in (organiser, rater, observer):
+    app.register_blueprint(auditor.bp)
+    app.register_blueprint(party.bp)
+    app.register_blueprint(evaluator.bp)  # phones holding a ballot slip: pages, no socket
+    for audience in (organiser, rater, observer, checkin):
         app.register_blueprint(audience.bp)
         socketio.on_namespace(audience.Live(audience.NAMESPACE))
 

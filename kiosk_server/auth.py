@@ -12,31 +12,49 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from seal.tokens import digest
+
 from .audit import record, record_refusal
 from .i18n import normalise_lang, translate
 from .limits import FailureLimiter
 from .live import store
-from .storage import Store
+from .storage import Store, utcnow
 
 bp = Blueprint("auth", __name__)
 
 PASSWORD_SETTING = "organiser_password"
+SESSION_SETTING = "organiser_session:"
 
 
 def set_organiser_password(st: Store, password: str) -> None:
-    """Store the organiser password as a scrypt hash (Werkzeug's, not ours)."""
+    """Store the organiser password as a scrypt hash (Werkzeug's, not ours); every
+    organiser signed in with the old one is signed out."""
     with st.write() as db:
         db.execute(
             "INSERT OR REPLACE INTO setting(key, value) VALUES (?, ?)",
             [PASSWORD_SETTING, generate_password_hash(password)],
         )
+        db.execute("DELETE FROM setting WHERE key LIKE ?", [SESSION_SETTING + "%"])
         record(db, "cli", "organiser_password_set", "accepted")
+
+
+def _session_setting(session_id: str) -> str:
+    return SESSION_SETTING + digest(session_id)
+
+
+def organiser_signed_in() -> bool:
+    """Whether this request's session is a live organiser sign-in. The signed cookie alone
+    is not enough: Flask keeps sessions in the cookie, so a copy taken before sign-out
+    would still open the console. Each sign-in is therefore written down (its digest)
+    and crossed out at sign-out or when the password changes."""
+    session_id = session.get("organiser")
+    return isinstance(session_id, str) and store().setting(_session_setting(session_id)) is not None
 
 
 def organiser_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not session.get("organiser"):
+        if not organiser_signed_in():
             return redirect(url_for("auth.login", next=request.path))
         return view(*args, **kwargs)
 
@@ -62,10 +80,7 @@ def check_csrf() -> Any:
     """A cookie-authenticated form post must carry the session's token (sign-in included:
     a forged sign-in could tie the organiser's browser to an attacker's session)."""
     if request.method == "POST" and request.endpoint in CSRF_ENDPOINTS:
-        sent = request.form.get("csrf", "")
-        expected = str(session.get("csrf", "")).encode()
-        # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
-        if not (sent and hmac.compare_digest(sent.encode(), expected)):
+        if not csrf_ok():
             record_refusal(store(), "anonymous", "csrf", "csrf")
             lang = normalise_lang(request.cookies.get("lang"))
             return render_template("login.html", error=translate("error.csrf", lang)), 400
@@ -73,6 +88,16 @@ def check_csrf() -> Any:
 
 
 CSRF_ENDPOINTS = {"auth.login", "auth.logout"}
+
+
+def csrf_ok() -> bool:
+    """Whether this form post carries this session's anti-forgery token (pages that answer
+    a failure in their own way, e.g. a ballot that must keep the evaluator's marks, ask
+    this themselves)."""
+    sent = request.form.get("csrf", "")
+    expected = str(session.get("csrf", "")).encode()
+    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
+    return bool(sent) and hmac.compare_digest(sent.encode(), expected)
 
 
 def limiter(kind: str) -> FailureLimiter:
@@ -98,8 +123,12 @@ def login() -> Any:
         password = request.form.get("password", "")
         if stored and 0 < len(password) <= 200 and check_password_hash(stored, password):
             session.clear()  # a fresh session (and anti-forgery token) on every sign-in
-            session["organiser"] = True
+            session["organiser"] = session_id = secrets.token_urlsafe(24)
             with store().write() as db:
+                db.execute(
+                    "INSERT INTO setting(key, value) VALUES (?, ?)",
+                    [_session_setting(session_id), utcnow()],
+                )
                 record(db, "organiser", "signed_in", "accepted")
             return redirect(_safe_next(request.args.get("next")))
         limiter("sign_in").failed(client_key())
@@ -110,6 +139,10 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
+    session_id = session.get("organiser")
+    if isinstance(session_id, str):
+        with store().write() as db:
+            db.execute("DELETE FROM setting WHERE key = ?", [_session_setting(session_id)])
     session.clear()
     return redirect(url_for("auth.login"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import sqlite3
 import sys
@@ -11,10 +12,15 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
+from ballot.evaluation import DIMENSIONS, VALIDITY
+
+from . import evaluation
 from .auth import set_organiser_password
+from .backup import InstanceBusy, Schedule
 from .enrolment import issue_observer, issue_unissued_seats, pending_tokens
+from .errors import UserError
 from .events import create_event, list_events
-from .importer import KINDS, ImportFault, import_setup
+from .importer import KINDS, ImportFault, import_setup, read_rows
 from .live import event_id as served_event_id
 from .live import store, token_key
 
@@ -38,6 +44,29 @@ def _new_password() -> str:
     return secrets.token_urlsafe(9)
 
 
+def setup_evaluation(
+    ev: int, groups_file: Path, dimensions: str, points: str, grades: str, validity: str, actor: str
+) -> None:
+    """The democratic evaluation's set-up from a groups file and the rule's options."""
+    groups = [
+        g
+        for row in read_rows(groups_file, "groups")
+        if (
+            g := evaluation.parse_group(
+                row.number, row.values["name"], row.values["ballots"], row.values.get("weight")
+            )
+        )
+        is not None
+    ]
+    rules = evaluation.Rules(
+        dimensions=evaluation.parse_dimensions(dimensions),
+        points=evaluation.parse_points(points),
+        grades=evaluation.parse_grades(grades),
+        validity=validity,
+    )
+    evaluation.configure(store(), token_key(), ev, groups, rules, actor)
+
+
 def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
     """Print what a person needs to start: URLs and each pending seat's QR code."""
     from .qr import terminal
@@ -46,6 +75,8 @@ def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
     printed = [f"{base_url}/login", f"{base_url}/organiser/enrolment-sheet"]
     click.echo(f"\n组织者控制台 Organiser console:  {base_url}/login")
     click.echo(f"登记二维码打印页 QR sheet (after sign-in): {base_url}/organiser/enrolment-sheet")
+    if evaluation.view(store(), ev) is not None:
+        click.echo(f"民主测评选票 Ballot slips (after sign-in): {base_url}/organiser/ballot-slips")
     for observer in pending["observers"]:
         url = f"{base_url}/observe/{observer['token']}"
         printed.append(url)
@@ -62,7 +93,7 @@ def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _serve(app: Flask, host: str, port: int) -> None:
+def _serve(app: Flask, host: str, port: int, backups: Schedule | None = None) -> None:
     """HTTPS whenever `kiosk tls init` has run; plain HTTP only on this computer."""
     from .serving import serve_forever
     from .tls import server_files
@@ -74,7 +105,10 @@ def _serve(app: Flask, host: str, port: int) -> None:
             "tablets on the LAN need HTTPS (their signing keys only work in a secure "
             "context): run `kiosk tls init` first, or serve on 127.0.0.1 to try it here"
         )
-    serve_forever(app, host, port, tls)
+    try:
+        serve_forever(app, host, port, tls, backups, report=click.echo)
+    except InstanceBusy as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _base_url(app: Flask, host: str, port: int) -> str:
@@ -168,7 +202,34 @@ def register(app: Flask) -> None:
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
     @click.option("--port", default=5000, show_default=True, help="Port to listen on.")
-    def serve_command(host: str, port: int) -> None:
+    @click.option(
+        "--backup-dir",
+        "backup_dirs",
+        multiple=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder for backups while serving, e.g. a USB stick; repeat for several.",
+    )
+    @click.option(
+        "--backup-every",
+        default=5.0,
+        show_default=True,
+        type=click.FloatRange(min=0.05, max=1440),
+        help="Minutes between backups (one is also made at start and at a clean stop).",
+    )
+    @click.option(
+        "--backup-keep",
+        default=24,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Backups kept in each folder; older ones are removed.",
+    )
+    def serve_command(
+        host: str,
+        port: int,
+        backup_dirs: tuple[Path, ...],
+        backup_every: float,
+        backup_keep: int,
+    ) -> None:
         """Serve the event to the room's tablets and screens."""
         if served_event_id() is None:
             raise click.ClickException(
@@ -188,7 +249,11 @@ def register(app: Flask) -> None:
                 "the console, not with kiosk export."
             )
         click.echo(f"serving on {host}:{port} (Ctrl+C stops)")
-        _serve(app, host, port)
+        schedule = None
+        if backup_dirs:
+            schedule = Schedule(tuple(backup_dirs), backup_every * 60, backup_keep)
+            click.echo(f"backups every {backup_every:g} min to: {', '.join(map(str, backup_dirs))}")
+        _serve(app, host, port, schedule)
 
     @app.cli.command("demo")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -197,7 +262,7 @@ def register(app: Flask) -> None:
     @click.option("--no-serve", is_flag=True, help="Set up and print links, but do not serve.")
     def demo_command(host: str, port: int, fresh: bool, no_serve: bool) -> None:
         """Create (or reuse) the demo event in this instance, print its links, serve it."""
-        from .demo import EVENT_NAME, write_setup
+        from .demo import DEMO_GRADES, EVENT_NAME, write_groups, write_setup
 
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         if fresh:
@@ -219,6 +284,10 @@ def register(app: Flask) -> None:
             issue_unissued_seats(store(), token_key(), ev, "demo")
             for label in ("县委组织部", "纪委监委"):
                 issue_observer(store(), token_key(), ev, label, "demo")
+            groups = write_groups(Path(app.instance_path) / "demo-setup")
+            setup_evaluation(
+                ev, groups, " ".join(DIMENSIONS), "20", DEMO_GRADES, "candidate", "demo"
+            )
             click.echo(f"demo set-up files (import examples): {app.instance_path}/demo-setup")
         ev = _event(None)
         password = _new_password()
@@ -289,6 +358,61 @@ def register(app: Flask) -> None:
         click.echo(f"certificate for: {made['names']}")
         click.echo(f"CA certificate: {made['ca']}")
         click.echo(f"CA SHA-256 fingerprint (compare on each tablet): {made['fingerprint']}")
+
+    @app.cli.group("evaluation")
+    def evaluation_group() -> None:
+        """The democratic evaluation (民主测评): evaluator groups, ballots, counting rule."""
+
+    @evaluation_group.command("setup")
+    @click.option(
+        "--groups",
+        "groups_file",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Evaluator groups: name (组别), ballots (票数), optional weight (权重); CSV or XLSX.",
+    )
+    @click.option(
+        "--dimensions", default=" ".join(DIMENSIONS), show_default=True, help="Dimensions."
+    )
+    @click.option("--points", default="20", show_default=True, help="Points per dimension.")
+    @click.option(
+        "--grades",
+        default="优秀=100 称职=80 基本称职=60 不称职=0",
+        show_default=True,
+        help="Each grade and the percentage of a dimension's points it earns, best first.",
+    )
+    @click.option(
+        "--validity",
+        type=click.Choice(VALIDITY),
+        default="candidate",
+        show_default=True,
+        help="A gap voids the ballot for that candidate only, or the whole ballot.",
+    )
+    @click.option("--event", type=int, help="Event id (default: the instance's only event).")
+    def evaluation_setup_command(
+        groups_file: Path,
+        dimensions: str,
+        points: str,
+        grades: str,
+        validity: str,
+        event: int | None,
+    ) -> None:
+        """Set the evaluator groups, their ballots and weights, and the counting rule, and
+        issue the slips; only before the evaluation opens (the console opens it)."""
+        ev = _event(event)
+        try:
+            setup_evaluation(ev, groups_file, dimensions, points, grades, validity, "cli")
+        except (ImportFault, UserError) as exc:
+            if isinstance(exc, UserError):  # the operator's language is unknown here: both
+                text = " / ".join(exc.payload(lang)["error"]["message"] for lang in ("zh", "en"))
+            else:
+                text = str(exc)
+            raise click.ClickException(f"nothing saved: {text}") from None
+        groups, _rules, _state = evaluation.current_setup(store(), ev)
+        for group in groups:
+            weight = "" if group.weight is None else f", weight {group.weight}"
+            click.echo(f"{group.name}: {group.ballots} ballots{weight}")
+        click.echo("slips to print (after sign-in): /organiser/ballot-slips")
 
     @app.cli.command("rehearse")
     @click.option("--raters", default=7, show_default=True, help="Simulated rater tablets.")
@@ -384,6 +508,62 @@ def rfc3797_command(
     click.echo("selected: " + " ".join(str(n) for n in selected))
 
 
+def _echo_events(events: list[dict]) -> None:
+    """What a backup holds, for the clerk to note: each event and its log's length."""
+    for event in events:
+        click.echo(f"event {event['id']} ({event['name']}): {event['log_size']} log entries")
+
+
+@click.command("backup")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A folder (e.g. the USB stick) to write kiosk-backup-<time>.tar into, or a file name.",
+)
+def backup_command(target: Path) -> None:
+    """Back up the event while it runs: the database and the keys needed to carry on, in
+    one file. A running server makes the copy through its own connection; with none
+    running, the database is opened here. The file holds keys: keep it sealed."""
+    from .backup import BackupFault, archive_name, backup_now, read_archive, write_atomically
+    from .instance import default_instance_path
+
+    path = target / archive_name() if target.is_dir() else target
+    try:
+        data = backup_now(default_instance_path())
+        manifest, _members = read_archive(data)
+        write_atomically(path, data)
+    except (BackupFault, OSError) as exc:
+        raise click.ClickException(f"no backup written: {exc}") from None
+    click.echo(f"wrote {path} ({len(data)} bytes), SHA-256 {hashlib.sha256(data).hexdigest()}")
+    _echo_events(manifest["events"])
+
+
+@click.command("restore")
+@click.argument("backup", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new (or empty) instance folder to restore into.",
+)
+def restore_command(backup: Path, target: Path) -> None:
+    """Restore a backup into a new instance folder: every file checked against the
+    backup's SHA-256 list, the database against SQLite's integrity check. Serve it with
+    KIOSK_INSTANCE_PATH set to that folder."""
+    from .backup import BackupFault, restore
+
+    try:
+        done = restore(backup, target)
+    except (BackupFault, OSError) as exc:
+        raise click.ClickException(f"nothing restored: {exc}") from None
+    click.echo(f"restored {backup} (made {done['created']}) into {target}")
+    _echo_events(done["events"])
+    click.echo(f"next: KIOSK_INSTANCE_PATH={target} kiosk serve ...")
+
+
 def main() -> None:
     """Entry point of the ``kiosk`` console script."""
     from . import create_app
@@ -397,4 +577,6 @@ def main() -> None:
     )
     group.add_command(verify_command)  # these two need no app, no instance, no database
     group.add_command(draw_group)
+    group.add_command(backup_command)  # these two open the database only when no server runs
+    group.add_command(restore_command)
     group(prog_name="kiosk")

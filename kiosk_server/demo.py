@@ -110,6 +110,8 @@ def write_setup(
                     "县委组织部" if seat == 1 else rng.choice(UNITS),
                     code,
                     seat,
+                    # one declared conflict (回避), for the rater draw to honour
+                    people[-1][0] if (code, seat) == (rooms[0][0], 3) else "",
                 ]
             )
     return {
@@ -129,6 +131,28 @@ def write_setup(
         "candidates": _write(
             folder / "candidates.csv", ["报名号", "姓名", "单位", "第一志愿", "第二志愿"], people
         ),
-        "raters": _write(folder / "raters.csv", ["姓名", "单位", "考场", "席位"], raters),
+        "raters": _write(
+            folder / "raters.csv", ["姓名", "单位", "考场", "席位", "回避考生"], raters
+        ),
         "draw": _write(folder / "draw.csv", ["抽签号", "报名号", "考场"], draw),
     }
+
+
+# The democratic evaluation: the source's five evaluator groups, ballots for a township
+# of about a hundred staff, and weights an organiser might choose (they sum to 100).
+EVALUATION_GROUPS = [
+    ("机关干部", 30, 30),
+    ("镇直部门负责人", 12, 25),
+    ("村三委干部", 20, 20),
+    ("服务对象", 15, 15),
+    ("两代表一委员", 8, 10),
+]
+DEMO_GRADES = "优秀=100 称职=80 基本称职=60 不称职=0"
+
+
+def write_groups(folder: Path) -> Path:
+    """The demo's evaluator groups, an example of the groups file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return _write(
+        folder / "groups.csv", ["组别", "票数", "权重"], [list(g) for g in EVALUATION_GROUPS]
+    )

@@ -119,19 +119,22 @@ def authenticate_seat(store: Store, credential: object) -> Seat | None:
     return Seat(found["id"], found["room_id"], found["event_id"], found["number"])
 
 
-def issue_observer(store: Store, key: bytes, event_id: int, label: str, actor: str) -> str:
-    """A one-time link for a new observer screen."""
+def issue_observer(
+    store: Store, key: bytes, event_id: int, label: str, actor: str, role: str = "observer"
+) -> str:
+    """A one-time link for a new observer screen, or (``role="checkin"``) a check-in
+    clerk's device: both are read-mostly screens enrolled the same way."""
     with store.write() as db:
         cursor = db.execute(
-            "INSERT INTO observer(event_id, label, issued_at) VALUES (?, ?, ?)",
-            [event_id, label[:60], utcnow()],
+            "INSERT INTO observer(event_id, role, label, issued_at) VALUES (?, ?, ?, ?)",
+            [event_id, role, label[:60], utcnow()],
         )
         observer_id = int(cursor.lastrowid or 0)
         token = derive(key, "observer", observer_id, 1)
         db.execute(
             "UPDATE observer SET token_digest = ? WHERE id = ?", [digest(token), observer_id]
         )
-        record(db, actor, "observer_issued", "accepted", event=event_id, observer=observer_id)
+        record(db, actor, f"{role}_issued", "accepted", event=event_id, observer=observer_id)
     return token
 
 
@@ -147,7 +150,7 @@ def pending_tokens(store: Store, key: bytes, event_id: int) -> dict[str, list[di
     for seat in seats:
         seat["token"] = derive(key, "seat", seat["id"], seat["generation"])
     observers = store.rows(
-        "SELECT id, label, generation FROM observer WHERE event_id = ? AND revoked = 0"
+        "SELECT id, role, label, generation FROM observer WHERE event_id = ? AND revoked = 0"
         " AND credential_digest IS NULL AND token_digest IS NOT NULL ORDER BY id",
         [event_id],
     )
@@ -156,18 +159,20 @@ def pending_tokens(store: Store, key: bytes, event_id: int) -> dict[str, list[di
     return {"seats": seats, "observers": observers}
 
 
-def observer_for_token(store: Store, token: str) -> dict[str, Any] | None:
+def observer_for_token(store: Store, token: str, role: str = "observer") -> dict[str, Any] | None:
     if not isinstance(token, str) or not 10 <= len(token) <= 100:
         return None
     return store.row(
         "SELECT * FROM observer WHERE token_digest = ? AND revoked = 0"
-        " AND credential_digest IS NULL",
-        [digest(token)],
+        " AND credential_digest IS NULL AND role = ?",
+        [digest(token), role],
     )
 
 
-def enrol_observer(store: Store, token: object) -> tuple[str, dict[str, Any]]:
-    """Spend an observer link: returns the screen's credential."""
+def enrol_observer(
+    store: Store, token: object, role: str = "observer"
+) -> tuple[str, dict[str, Any]]:
+    """Spend an observer (or check-in) link: returns the screen's credential."""
     if not isinstance(token, str) or not 10 <= len(token) <= 100:
         raise UserError("token_unknown")
     credential = new_secret()
@@ -176,8 +181,8 @@ def enrol_observer(store: Store, token: object) -> tuple[str, dict[str, Any]]:
             iter(
                 db.query(
                     "SELECT * FROM observer WHERE token_digest = ? AND revoked = 0"
-                    " AND credential_digest IS NULL",
-                    [digest(token)],
+                    " AND credential_digest IS NULL AND role = ?",
+                    [digest(token), role],
                 )
             ),
             None,
@@ -190,8 +195,8 @@ def enrol_observer(store: Store, token: object) -> tuple[str, dict[str, Any]]:
         )
         record(
             db,
-            f"observer:{found['id']}",
-            "observer_enrolled",
+            f"{role}:{found['id']}",
+            f"{role}_enrolled",
             "accepted",
             event=found["event_id"],
             observer=found["id"],
@@ -199,11 +204,14 @@ def enrol_observer(store: Store, token: object) -> tuple[str, dict[str, Any]]:
     return credential, found
 
 
-def authenticate_observer(store: Store, credential: object) -> dict[str, Any] | None:
+def authenticate_observer(
+    store: Store, credential: object, role: str = "observer"
+) -> dict[str, Any] | None:
     if not isinstance(credential, str) or not 10 <= len(credential) <= 100:
         return None
     return store.row(
-        "SELECT * FROM observer WHERE credential_digest = ? AND revoked = 0", [digest(credential)]
+        "SELECT * FROM observer WHERE credential_digest = ? AND revoked = 0 AND role = ?",
+        [digest(credential), role],
     )
 
 

@@ -380,6 +380,466 @@ CATALOG: dict[str, dict[str, str]] = {
     },
 }
 
+# The lot draw (抽签), check-in (检录) and the end of the interviews.
+CATALOG["zh"].update(
+    {
+        "lot.title": "公开抽签",
+        "approval.title": "待监督员确认的操作",
+        "approval.waiting": "等待监督员确认",
+        "approval.asked": "已提交，等待监督员在监督屏上确认。",
+        "approval.confirm": "确认执行",
+        "approval.decline": "不同意",
+        "approval.withdraw": "撤回",
+        "approval.confirm_prompt": "确认同意组织者执行此操作？此操作不可撤销。",
+        "approval.reason": "原因：{reason}",
+        "approval.action.close_early": "提前结束第 {round} 轮评分",
+        "approval.action.finalise": "第 {round} 轮缺少揭晓仍发布",
+        "approval.action.reissue_seat": "重新发放 {room} 评委{seat} 的登记码（停用其平板）",
+        "approval.action.lot_void": "作废正在进行的抽签",
+        "approval.action.lot_redraw": "重新抽签：{purpose}",
+        "approval.action.end_interviews": "结束面试并公布抽签号对应名单",
+        "error.approval_pending": "同样的操作已在等待监督员确认。",
+        "error.unknown_approval": "该确认请求不存在。",
+        "error.approval_not_pending": "该请求已被处理或正在执行。",
+        "lot.purpose": "抽签内容",
+        "lot.purpose.order": "考生面试顺序抽签",
+        "lot.purpose.raters": "评委分配考场抽签",
+        "lot.pool_raters": "抽签池：{n} 名评委，按名册顺序",
+        "lot.placement": "评委分配结果",
+        "lot.reserves": "无法回避冲突、列为备用：{names}",
+        "error.lot_rooms_unset": "有评委申报了回避考生，请先完成考生抽签（分配考场）。",
+        "lot.state.committing": "各方提交承诺中",
+        "lot.state.revealing": "各方揭示中",
+        "lot.state.drawn": "抽签完成",
+        "lot.state.void": "本次抽签已作废",
+        "lot.attempt": "第 {attempt} 次抽签（同一名单共 {attempts} 次）",
+        "lot.reason": "重新抽签原因：{reason}",
+        "lot.pool": "抽签池：{n} 名考生，按报名号排序",
+        "lot.pool_digest": "名单摘要 SHA-256",
+        "lot.pool_note": "名单在面试结束后公布，任何人可核对摘要并复算抽签结果。",
+        "lot.parties": "参与方（按公布的顺序使用）",
+        "lot.commitment": "承诺",
+        "lot.value": "揭示值",
+        "lot.waiting_commit": "等待提交承诺",
+        "lot.waiting_reveal": "等待揭示",
+        "lot.refused": "揭示不符被拒绝 {n} 次",
+        "lot.key": "密钥串",
+        "lot.steps": "逐步计算",
+        "lot.step": "第 {i} 步",
+        "lot.order": "抽签结果：抽签号 ← 名单序号",
+        "lot.recompute": "扫码或输入以下命令即可复算：",
+        "lot.start": "开始抽签",
+        "lot.parties_input": "参与方（每行一个，按使用顺序）",
+        "lot.redraw_reason": "重新抽签原因（重新抽签时必填）",
+        "lot.void": "作废本次抽签",
+        "lot.void_reason": "作废原因（必填）",
+        "lot.sheet": "打印参与方二维码",
+        "lot.sheet_hint": "每位参与方用自己的手机扫码，在众人面前输入数字（或掷骰结果）。",
+        "lot.party_title": "抽签参与方：{label}",
+        "lot.party_intro": (
+            "您是第 {position} 个参与方。请输入一个数字（或众人面前掷骰的点数，空格分隔）。"
+            "提交后只公布承诺值，数字在所有参与方都提交后才揭示。"
+        ),
+        "lot.number": "您的数字",
+        "lot.commit": "提交承诺",
+        "lot.committed": "已提交承诺。请保持本页面打开，所有参与方提交后点击“揭示”。",
+        "lot.keep": "请记下：数字 {value}，盐值 {salt}",
+        "lot.reveal": "揭示",
+        "lot.salt": "盐值",
+        "lot.revealed": "已揭示，谢谢。",
+        "lot.done": "抽签已完成。",
+        "lot.not_current": "本链接所属的抽签已结束或作废。",
+        "lot.insecure": "本页面须通过 HTTPS 或 localhost 打开。",
+        "checkin.title": "检录",
+        "audit.title": "审计：证据包下载与核验",
+        "audit.role": "审计",
+        "audit.enrol_title": "审计设备登记",
+        "audit.intro": "本设备将登记为审计设备：{label}",
+        "audit.new": "新增审计链接",
+        "audit.head": "最新已签名日志树头：{size} 条，{time}",
+        "audit.no_head": "尚无已签名的日志树头。",
+        "audit.download": "下载证据包",
+        "audit.how": "在任何装有本软件的电脑上（无需数据库、无需联网）核验：",
+        "audit.note": "下载会记入日志。可用 --head 指定监督员拍照留存的树头，核对日志未被改写。",
+        "checkin.enrol_title": "检录设备登记",
+        "checkin.intro": "本设备将登记为检录设备：{label}",
+        "checkin.new": "新增检录设备链接",
+        "checkin.devices": "检录设备",
+        "checkin.waiting": "候考室（已到达）",
+        "checkin.not_arrived": "未到达",
+        "checkin.arrive": "到达",
+        "checkin.inside": "正在面试",
+        "checkin.call_next": "请下一位考生入场",
+        "checkin.finished": "候分",
+        "checkin.confirm": "考生确认",
+        "checkin.confirmed": "已确认",
+        "checkin.unplaced": "未分配抽签号",
+        "checkin.none": "无",
+        "checkin.score_line": "{n}号 {name}：面试成绩 {mean}",
+        "interviews.end": "结束面试并公布抽签号对应名单",
+        "interviews.end_confirm": "确认所有面试已结束？结束后将公布抽签号与姓名的对应关系。",
+        "interviews.ended": "面试已结束，抽签号对应名单已公布。",
+        "board.name": "姓名",
+        "error.lot_parties": "参与方须为 1 至 {n} 个互不相同的名称，每个不超过 40 字。",
+        "error.lot_after_interviews": "已有考生开始面试，不能再抽签。",
+        "error.lot_in_progress": "已有一次抽签正在进行。",
+        "error.lot_empty_pool": "没有考生，不能抽签。",
+        "error.lot_redraw_reason": "该名单已抽过签，重新抽签必须填写原因。",
+        "error.lot_not_committing": "现在不能提交承诺（已提交过，或抽签已进入揭示阶段）。",
+        "error.lot_not_revealing": "现在不能揭示（尚有参与方未提交承诺，或已揭示过）。",
+        "error.lot_reveal_mismatch": "揭示的数字与盐值和承诺不符，已拒绝并记录。",
+        "error.lot_none_active": "没有正在进行的抽签。",
+        "error.already_arrived": "{n}号考生已登记到达。",
+        "error.round_not_closed": "该轮次尚未结束。",
+        "error.already_confirmed": "考生已确认过成绩。",
+        "error.interviews_already_ended": "面试已经结束。",
+        "error.interviews_not_finished": "还有 {n} 名考生的面试未结束。",
+    }
+)
+# Democratic evaluation (民主测评): the evaluator's ballot, the slips, the set-up page and
+# the turnout and results panel of the console and the observer screen.
+CATALOG["zh"].update(
+    {
+        "ballot.title": "民主测评票",
+        "ballot.intro": (
+            "请对每位竞岗者逐项评价。选票不记名：您的评价与您本人、这张选票和投票时间都无法对应。"
+        ),
+        "ballot.group": "评价人类别：{group}",
+        "ballot.progress": "已评完 {done} / {total} 位",
+        "ballot.next_gap": "下一位未评完",
+        "ballot.review": "核对并提交",
+        "ballot.review_title": "请核对您的评价",
+        "ballot.complete": "已完整评价 {n} / {total} 位竞岗者。",
+        "ballot.gaps": (
+            "有 {n} 位竞岗者未评完全部项目：对他们，这张选票将作为废票（不计分，单独统计）。"
+        ),
+        "ballot.gaps_whole": (
+            "有 {n} 位竞岗者未评完全部项目：按本次测评规则，整张选票将作为废票。"
+        ),
+        "ballot.not_graded": "未评完（废票）",
+        "ballot.confirm_note": "提交后不能修改，也无法查询。",
+        "ballot.edit": "返回修改",
+        "ballot.confirm": "确认提交",
+        "ballot.done_title": "投票成功",
+        "ballot.done": "您的选票已记录，感谢参与。选票不能修改，也无法查询。",
+        "eval.dim_de": "德",
+        "eval.dim_neng": "能",
+        "eval.dim_qin": "勤",
+        "eval.dim_ji": "绩",
+        "eval.dim_lian": "廉",
+        "eval.grade_excellent": "优秀",
+        "eval.grade_competent": "称职",
+        "eval.grade_basic": "基本称职",
+        "eval.grade_incompetent": "不称职",
+        "eval.title": "民主测评",
+        "eval.state_none": "未设置",
+        "eval.state_setup": "未开始",
+        "eval.state_open": "投票中",
+        "eval.state_closed": "已结束",
+        "eval.group": "评价人类别",
+        "eval.ballots": "票数",
+        "eval.cast": "已投",
+        "eval.weight": "权重",
+        "eval.turnout": "已投 {cast} / {ballots} 票",
+        "eval.setup": "测评设置",
+        "eval.print": "打印选票二维码",
+        "eval.open": "开始测评",
+        "eval.close": "结束测评并公布结果",
+        "eval.close_confirm": "结束后不能再投票，结果将立即公布。确定结束吗？",
+        "eval.result": "测评结果",
+        "eval.candidate": "竞岗者",
+        "eval.unit": "单位",
+        "eval.valid": "有效票",
+        "eval.invalid": "废票",
+        "eval.score": "测评得分（满分 {full}）",
+        "eval.weighted": "折算分（占 {weight}）",
+        "eval.hidden": "结果在测评结束后公布。",
+        "eval.setup_title": "民主测评设置",
+        "eval.setup_intro": (
+            "设置评价人类别、每类发放的票数和权重，以及计分办法。测评开始后不能修改。"
+        ),
+        "eval.group_name": "类别名称",
+        "eval.weight_hint": (
+            "权重留空：每张有效票同等计算；填写：先算各类别平均分再按权重加权（须每类都填）。"
+            "人数很少的类别，其平均分可能暴露个人评价。"
+        ),
+        "eval.dimensions": "评价项目（空格分隔）",
+        "eval.points": "每项分值",
+        "eval.grades": "等次=得分比例%（空格分隔，从高到低）",
+        "eval.validity": "废票规则",
+        "eval.validity_candidate": "某位竞岗者未评完：仅对该竞岗者作废",
+        "eval.validity_ballot": "任一竞岗者未评完：整张选票作废",
+        "eval.stage_weight": "民主测评占总成绩 {weight} 分（在场次设置中修改）。",
+        "eval.save": "保存设置",
+        "eval.saved": "已保存。",
+        "eval.back": "返回控制台",
+        "slips.title": "民主测评选票二维码",
+        "slips.hint": (
+            "裁开后放入票箱打乱，每位评价人随机抽取一张，用手机扫码投票。每张只能投一次。"
+            "请勿记录哪张选票发给了谁。"
+        ),
+        "slips.slip": "民主测评票",
+        "slips.scan": "手机扫码投票 · 每张限投一次",
+        "slips.none": "没有未使用的选票。",
+        "error.evaluation_not_open": "民主测评尚未开始。请等工作人员宣布开始后再扫码。",
+        "error.evaluation_closed": "民主测评已结束，不再接受投票。",
+        "error.evaluation_started": "民主测评已开始，设置不能再修改。",
+        "error.evaluation_not_ready": "请先设置至少一个有票数的评价人类别，并导入竞岗者。",
+        "error.ballot_unknown": "选票二维码无效。请核对，或向工作人员询问。",
+        "error.ballot_used": "这张选票已经投过，不能再次使用。",
+        "error.groups_count": "评价人类别须为 1–10 个。",
+        "error.group_invalid": "第 {n} 个类别：名称须为 1–30 个字，且不能重复。",
+        "error.ballots_invalid": "“{name}”的票数须为 0–2000 的整数。",
+        "error.weight_invalid": (
+            "“{name}”的权重须为大于 0、不超过 1000 的数；要么每个类别都填权重，要么都不填。"
+        ),
+        "error.scheme_invalid": "计分办法中的“{field}”不正确。",
+    }
+)
+CATALOG["en"].update(
+    {
+        "lot.title": "Public lot draw",
+        "approval.title": "Waiting for a monitor's confirmation",
+        "approval.waiting": "Waiting for a monitor",
+        "approval.asked": "Asked; waiting for a monitor to confirm on the observer screen.",
+        "approval.confirm": "Confirm",
+        "approval.decline": "Decline",
+        "approval.withdraw": "Withdraw",
+        "approval.confirm_prompt": "Agree to the organiser's act? It cannot be undone.",
+        "approval.reason": "reason: {reason}",
+        "approval.action.close_early": "Close round {round} early",
+        "approval.action.finalise": "Publish round {round} with openings missing",
+        "approval.action.reissue_seat": "Re-issue {room} rater {seat} (its tablet stops working)",
+        "approval.action.lot_void": "Void the draw in progress",
+        "approval.action.lot_redraw": "Draw again: {purpose}",
+        "approval.action.end_interviews": "End the interviews and publish the draw-number list",
+        "error.approval_pending": "The same act is already waiting for a monitor.",
+        "error.unknown_approval": "No such request.",
+        "error.approval_not_pending": "That request was already decided or is running.",
+        "lot.purpose": "What is drawn",
+        "lot.purpose.order": "Candidates' interview order",
+        "lot.purpose.raters": "Raters into rooms",
+        "lot.pool_raters": "Pool: {n} raters in roster order",
+        "lot.placement": "Where the raters sit",
+        "lot.reserves": "Reserves (no room free of a conflict): {names}",
+        "error.lot_rooms_unset": (
+            "A rater declared a conflict with a candidate: draw the candidates' order "
+            "(their rooms) first."
+        ),
+        "lot.state.committing": "Parties committing",
+        "lot.state.revealing": "Parties revealing",
+        "lot.state.drawn": "Draw complete",
+        "lot.state.void": "This draw was voided",
+        "lot.attempt": "Draw {attempt} ({attempts} draws over this pool in all)",
+        "lot.reason": "Reason for the re-draw: {reason}",
+        "lot.pool": "Pool: {n} candidates in registration-number order",
+        "lot.pool_digest": "Pool SHA-256",
+        "lot.pool_note": (
+            "The list is published when the interviews end; anyone can then check the digest "
+            "and recompute the draw."
+        ),
+        "lot.parties": "Parties (sources used in this order)",
+        "lot.commitment": "Commitment",
+        "lot.value": "Revealed",
+        "lot.waiting_commit": "waiting for commitment",
+        "lot.waiting_reveal": "waiting for reveal",
+        "lot.refused": "{n} reveal(s) refused as mismatched",
+        "lot.key": "Key string",
+        "lot.steps": "Step by step",
+        "lot.step": "Step {i}",
+        "lot.order": "Result: draw number ← pool position",
+        "lot.recompute": "Scan, or run this command to recompute:",
+        "lot.start": "Start a draw",
+        "lot.parties_input": "Parties (one per line, in order of use)",
+        "lot.redraw_reason": "Reason for a re-draw (required to draw again)",
+        "lot.void": "Void this draw",
+        "lot.void_reason": "Reason to void (required)",
+        "lot.sheet": "Print party QR codes",
+        "lot.sheet_hint": (
+            "Each party scans with their own phone and enters a number (or dice rolls) "
+            "in front of everyone."
+        ),
+        "lot.party_title": "Lot-draw party: {label}",
+        "lot.party_intro": (
+            "You are party {position}. Enter a number (or dice rolls made in front of everyone, "
+            "separated by spaces). Only its commitment is shown until every party has committed."
+        ),
+        "lot.number": "Your number",
+        "lot.commit": "Commit",
+        "lot.committed": "Committed. Keep this page open; reveal once every party has committed.",
+        "lot.keep": "Write down: number {value}, salt {salt}",
+        "lot.reveal": "Reveal",
+        "lot.salt": "Salt",
+        "lot.revealed": "Revealed. Thank you.",
+        "lot.done": "The draw is complete.",
+        "lot.not_current": "This link's draw has ended or was voided.",
+        "lot.insecure": "Open this page over HTTPS or on localhost.",
+        "checkin.title": "Check-in",
+        "audit.title": "Audit: download and check the evidence",
+        "audit.role": "Auditor",
+        "audit.enrol_title": "Auditor device enrolment",
+        "audit.intro": "This device will be enrolled for auditing: {label}",
+        "audit.new": "New auditor link",
+        "audit.head": "Latest signed log head: {size} entries, {time}",
+        "audit.no_head": "No signed log head yet.",
+        "audit.download": "Download the evidence bundle",
+        "audit.how": "Check it on any computer with this software (no database, no network):",
+        "audit.note": (
+            "The download is logged. Use --head with a head the monitors photographed to check "
+            "the log was not rewritten."
+        ),
+        "checkin.enrol_title": "Check-in device enrolment",
+        "checkin.intro": "This device will be enrolled for check-in: {label}",
+        "checkin.new": "New check-in device link",
+        "checkin.devices": "Check-in devices",
+        "checkin.waiting": "Waiting room (arrived)",
+        "checkin.not_arrived": "Not arrived",
+        "checkin.arrive": "Arrived",
+        "checkin.inside": "In the interview",
+        "checkin.call_next": "Call the next candidate in",
+        "checkin.finished": "Score announcement",
+        "checkin.confirm": "Candidate confirms",
+        "checkin.confirmed": "confirmed",
+        "checkin.unplaced": "Without a draw number",
+        "checkin.none": "none",
+        "checkin.score_line": "No. {n} {name}: interview score {mean}",
+        "interviews.end": "End the interviews and publish the draw-number list",
+        "interviews.end_confirm": (
+            "Have all interviews ended? The draw-number-to-name list will be published."
+        ),
+        "interviews.ended": "The interviews have ended; the draw-number list is published.",
+        "board.name": "Name",
+        "error.lot_parties": "Give 1 to {n} distinct parties, each at most 40 characters.",
+        "error.lot_after_interviews": "Interviews have begun; no more draws.",
+        "error.lot_in_progress": "A draw is already in progress.",
+        "error.lot_empty_pool": "There are no candidates to draw.",
+        "error.lot_redraw_reason": "This pool has been drawn before: a re-draw needs a reason.",
+        "error.lot_not_committing": (
+            "Cannot commit now (already committed, or the draw is taking reveals)."
+        ),
+        "error.lot_not_revealing": (
+            "Cannot reveal now (a party has yet to commit, or you have revealed)."
+        ),
+        "error.lot_reveal_mismatch": (
+            "The number and salt do not match the commitment; refused and recorded."
+        ),
+        "error.lot_none_active": "No draw is in progress.",
+        "error.already_arrived": "Candidate no. {n} is already marked arrived.",
+        "error.round_not_closed": "That round has not closed.",
+        "error.already_confirmed": "The candidate has already confirmed.",
+        "error.interviews_already_ended": "The interviews have already ended.",
+        "error.interviews_not_finished": "{n} candidate(s) have not finished their interview.",
+        "ballot.title": "Democratic evaluation ballot",
+        "ballot.intro": (
+            "Grade every candidate on each dimension. The ballot is anonymous: nothing links "
+            "your grades to you, to this slip, or to when you voted."
+        ),
+        "ballot.group": "Evaluator group: {group}",
+        "ballot.progress": "{done} of {total} graded",
+        "ballot.next_gap": "Next ungraded",
+        "ballot.review": "Review and submit",
+        "ballot.review_title": "Check your ballot",
+        "ballot.complete": "{n} of {total} candidates fully graded.",
+        "ballot.gaps": (
+            "{n} candidate(s) are not graded on every dimension: for them this ballot is "
+            "invalid (not counted, tallied apart)."
+        ),
+        "ballot.gaps_whole": (
+            "{n} candidate(s) are not graded on every dimension: under this evaluation's "
+            "rule the whole ballot is invalid."
+        ),
+        "ballot.not_graded": "not fully graded (invalid)",
+        "ballot.confirm_note": "Once submitted it cannot be changed or looked up.",
+        "ballot.edit": "Back to edit",
+        "ballot.confirm": "Confirm and submit",
+        "ballot.done_title": "Ballot cast",
+        "ballot.done": "Your ballot is recorded. Thank you. It cannot be changed or looked up.",
+        "eval.dim_de": "Integrity",
+        "eval.dim_neng": "Ability",
+        "eval.dim_qin": "Diligence",
+        "eval.dim_ji": "Achievement",
+        "eval.dim_lian": "Probity",
+        "eval.grade_excellent": "Excellent",
+        "eval.grade_competent": "Competent",
+        "eval.grade_basic": "Basically competent",
+        "eval.grade_incompetent": "Incompetent",
+        "eval.title": "Democratic evaluation",
+        "eval.state_none": "not set up",
+        "eval.state_setup": "not open",
+        "eval.state_open": "voting",
+        "eval.state_closed": "closed",
+        "eval.group": "Evaluator group",
+        "eval.ballots": "Ballots",
+        "eval.cast": "Cast",
+        "eval.weight": "Weight",
+        "eval.turnout": "{cast} of {ballots} ballots cast",
+        "eval.setup": "Set up",
+        "eval.print": "Print ballot QR slips",
+        "eval.open": "Open the evaluation",
+        "eval.close": "Close and publish the result",
+        "eval.close_confirm": (
+            "After closing nobody can vote and the result is published at once. Close now?"
+        ),
+        "eval.result": "Result",
+        "eval.candidate": "Candidate",
+        "eval.unit": "Unit",
+        "eval.valid": "Valid",
+        "eval.invalid": "Invalid",
+        "eval.score": "Score (of {full})",
+        "eval.weighted": "Weighted (of {weight})",
+        "eval.hidden": "The result is shown once the evaluation closes.",
+        "eval.setup_title": "Democratic evaluation set-up",
+        "eval.setup_intro": (
+            "Set the evaluator groups, how many ballots each gets and their weights, and "
+            "the counting rule. Nothing can change once the evaluation opens."
+        ),
+        "eval.group_name": "Group",
+        "eval.weight_hint": (
+            "No weights: every valid ballot counts the same. Weights: each group's mean, "
+            "weighted (give every group one). A very small group's mean can reveal a "
+            "person's grades."
+        ),
+        "eval.dimensions": "Dimensions (separated by spaces)",
+        "eval.points": "Points per dimension",
+        "eval.grades": "Grade=percentage of the points (spaces between, best first)",
+        "eval.validity": "Invalid ballots",
+        "eval.validity_candidate": "A candidate not fully graded: invalid for that candidate",
+        "eval.validity_ballot": "Any candidate not fully graded: the whole ballot is invalid",
+        "eval.stage_weight": (
+            "The evaluation counts {weight} points of the composite (an event setting)."
+        ),
+        "eval.save": "Save",
+        "eval.saved": "Saved.",
+        "eval.back": "Back to the console",
+        "slips.title": "Democratic evaluation ballot slips",
+        "slips.hint": (
+            "Cut the slips apart, shuffle them in a box and let each evaluator draw one at "
+            "random and scan it with a phone. Each works once. Never note who got which slip."
+        ),
+        "slips.slip": "Evaluation ballot",
+        "slips.scan": "Scan with a phone to vote · works once",
+        "slips.none": "No unused slips.",
+        "error.evaluation_not_open": (
+            "The democratic evaluation has not opened yet. Scan again once it is announced."
+        ),
+        "error.evaluation_closed": "The democratic evaluation is closed; no more ballots.",
+        "error.evaluation_started": "The evaluation has opened; its set-up can no longer change.",
+        "error.evaluation_not_ready": (
+            "Set at least one evaluator group with ballots, and import the candidates, first."
+        ),
+        "error.ballot_unknown": "This ballot QR code is not valid. Check it, or ask the staff.",
+        "error.ballot_used": "This ballot has already been cast; it cannot be used again.",
+        "error.groups_count": "Give 1 to 10 evaluator groups.",
+        "error.group_invalid": "Group {n}: a name of 1–30 characters, not repeated.",
+        "error.ballots_invalid": "Ballots for “{name}” must be a whole number from 0 to 2000.",
+        "error.weight_invalid": (
+            "The weight of “{name}” must be above 0 and at most 1000; give every group a "
+            "weight, or none."
+        ),
+        "error.scheme_invalid": "The counting rule's “{field}” is not valid.",
+    }
+)
+
 # Item codes and field names shown inside error messages get their label when known.
 FIELD_LABELS: dict[str, dict[str, str]] = {
     "zh": {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -54,6 +55,7 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "unit": ("unit", "单位"),
         "room": ("room", "考场"),
         "seat": ("seat", "席位"),
+        "conflicts": ("conflicts", "回避考生"),
     },
     "draw": {
         "draw_number": ("draw_number", "抽签号"),
@@ -61,7 +63,15 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "room": ("room", "考场"),
     },
 }
-OPTIONAL = {"unit", "preference2", "room", "seat", "label_en"}
+OPTIONAL = {"unit", "preference2", "room", "seat", "label_en", "conflicts"}
+# Evaluator groups of the democratic evaluation (`kiosk evaluation setup --groups`): read
+# with the same rules as the import files, but saved apart (they are not part of it).
+COLUMNS["groups"] = {
+    "name": ("name", "组别", "评价人类别"),
+    "ballots": ("ballots", "票数"),
+    "weight": ("weight", "权重"),
+}
+OPTIONAL = OPTIONAL | {"weight"}
 
 
 class ImportFault(ValueError):
@@ -268,8 +278,14 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                         else None
                     ),
                 )
+                candidates = lookup("candidate", "reg_no")
                 for row in rows:
                     seat_id = None
+                    conflicts = (row.values.get("conflicts") or "").replace("、", " ")
+                    conflicts_list = conflicts.replace(",", " ").replace("，", " ").split()
+                    for reg_no in conflicts_list:
+                        if reg_no not in candidates:
+                            raise row.fault("conflicts", f"unknown candidate {reg_no!r}")
                     if row.values.get("room") or row.values.get("seat"):
                         room = row.text("room", 20)
                         if room not in rooms:
@@ -288,8 +304,15 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                             raise row.fault("seat", f"room {room} has no seat {number}")
                         seat_id = found["id"]
                     db.execute(
-                        "INSERT INTO rater(event_id, name, unit, seat_id) VALUES (?, ?, ?, ?)",
-                        [event_id, row.text("name"), row.text("unit"), seat_id],
+                        "INSERT INTO rater(event_id, name, unit, seat_id, conflicts)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        [
+                            event_id,
+                            row.text("name"),
+                            row.text("unit"),
+                            seat_id,
+                            json.dumps(sorted(set(conflicts_list))),
+                        ],
                     )
             elif kind == "draw":
                 _unique(rows, "draw_number")

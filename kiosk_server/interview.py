@@ -35,6 +35,7 @@ from seal.signing import canonical, load_public_key, sign, unb64u, verify
 
 from . import faults
 from .audit import record, record_refusal
+from .ceremony import draws_view
 from .errors import UserError
 from .evidence import receipt, sign_head
 from .storage import Store, utcnow
@@ -141,6 +142,28 @@ def waiting_numbers(db: sqlite_utils.Database, room_id: int) -> list[int]:
     ]
 
 
+def arrived_numbers(db: sqlite_utils.Database, room_id: int) -> list[int]:
+    """Waiting draw numbers whose candidate check-in has marked as arrived, in order."""
+    return [
+        r["draw_number"]
+        for r in db.query(
+            "SELECT draw_number FROM candidate WHERE room_id = ? AND draw_number IS NOT NULL"
+            " AND arrived_at IS NOT NULL AND id NOT IN (SELECT candidate_id FROM round)"
+            " ORDER BY draw_number",
+            [room_id],
+        )
+    ]
+
+
+def uses_checkin(db: sqlite_utils.Database, event_id: int) -> bool:
+    """An event uses check-in (检录) once a check-in link has been issued for it: from
+    then on only arrived candidates are called as "next"."""
+    return (
+        _one(db, "SELECT 1 AS x FROM observer WHERE event_id = ? AND role = 'checkin'", [event_id])
+        is not None
+    )
+
+
 # --- organiser acts ---------------------------------------------------------------
 
 
@@ -160,9 +183,11 @@ def call_candidate(
             raise UserError("round_active")
         waiting = waiting_numbers(db, room["id"])
         if draw_number is None:
-            if not waiting:
+            # With check-in in use, "next" is the lowest number that has arrived.
+            queue = arrived_numbers(db, room["id"]) if uses_checkin(db, event_id) else waiting
+            if not queue:
                 raise UserError("no_candidate_waiting")
-            number = waiting[0]
+            number = queue[0]
         else:
             number = _int(draw_number)
             if number not in waiting:
@@ -240,6 +265,27 @@ def close_round(store: Store, event_id: int, round_id: object, reason: object, a
         missing = _pending_count(db, found["id"])
         text = _reason(reason, required=missing > 0)
         _announce_close(store, db, found, text, actor)
+
+
+def early_close(store: Store, event_id: int, round_id: object, reason: object) -> str | None:
+    """Check a close before it is asked of a monitor: the reason it needs when seated
+    raters are still pending (an early close), or None when the close is not early."""
+    with store.read() as db:
+        found = _round(db, event_id, round_id)
+        if found["state"] != RoundState.OPEN:
+            raise UserError("round_not_open")
+        if _pending_count(db, found["id"]) == 0:
+            return None
+        return _reason(reason, required=True)
+
+
+def finalise_check(store: Store, event_id: int, round_id: object, reason: object) -> str:
+    """Check a publish-with-openings-missing before it is asked of a monitor."""
+    with store.read() as db:
+        found = _round(db, event_id, round_id)
+        if found["state"] != RoundState.REVEALING:
+            raise UserError("round_not_revealing")
+    return str(_reason(reason, required=True))
 
 
 def finalise_round(
@@ -552,7 +598,10 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         raise UserError("malformed", field="commitment")
     if kind == "recusal":
         _reason(body.get("reason"), required=False)
-    with store.write() as db:
+
+    def work(db: sqlite_utils.Database) -> dict[str, Any]:
+        # In a batch, a re-sent envelope finds its first copy whether an earlier batch
+        # committed it or an earlier job of this same batch has just written it.
         duplicate = _duplicate(store, db, seat, envelope, body)
         if duplicate:
             return duplicate
@@ -596,23 +645,30 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         closed = _pending_count(db, found["id"]) == 0
         if closed:
             _announce_close(store, db, found, None, "system")
+        # Written in this job's savepoint; its batch's COMMIT has not run yet.
         faults.passing("commit.before_commit")
-    faults.passing("commit.after_commit")
-    return {
-        "ok": True,
-        "round_id": found["id"],
-        "kind": kind,
-        "version": version,
-        "duplicate": False,
-        "round_closed": closed,
-        "receipt": proof,
-    }
+        return {
+            "ok": True,
+            "round_id": found["id"],
+            "kind": kind,
+            "version": version,
+            "duplicate": False,
+            "round_closed": closed,
+            "receipt": proof,
+        }
+
+    # Group commit: acknowledged after its batch's COMMIT (Store.group).
+    ack = store.group(work)
+    if not ack["duplicate"]:
+        faults.passing("commit.after_commit")  # committed, not yet acknowledged
+    return ack
 
 
 def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     """Take the opening of this seat's final commitment, once its round has closed."""
     envelope, body, key = _body(store, seat, payload, "reveal")
-    with store.write() as db:
+
+    def work(db: sqlite_utils.Database) -> dict[str, Any]:
         duplicate = _duplicate(store, db, seat, envelope, body)
         if duplicate:
             return duplicate
@@ -647,16 +703,20 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         done = all(c["kind"] != "score" or c["id"] in opened for c in _latest(db, found["id"]))
         if done:
             _finish(store, db, found, "system")
-        faults.passing("reveal.before_commit")
-    faults.passing("reveal.after_commit")
-    return {
-        "ok": True,
-        "round_id": found["id"],
-        "kind": "opening",
-        "duplicate": False,
-        "round_closed": True,
-        "receipt": proof,
-    }
+        faults.passing("reveal.before_commit")  # in its savepoint, before the batch's COMMIT
+        return {
+            "ok": True,
+            "round_id": found["id"],
+            "kind": "opening",
+            "duplicate": False,
+            "round_closed": True,
+            "receipt": proof,
+        }
+
+    ack = store.group(work)  # acknowledged after its batch's COMMIT
+    if not ack["duplicate"]:
+        faults.passing("reveal.after_commit")  # committed, not yet acknowledged
+    return ack
 
 
 def _accepted(
@@ -776,6 +836,21 @@ def round_result(db: sqlite_utils.Database, round_row: dict[str, Any], threshold
     return result
 
 
+def closed_result(db: sqlite_utils.Database, round_row: dict[str, Any], threshold: int) -> dict:
+    """``round_result`` for the screens, remembered per connection: a closed round's result
+    never changes (nothing is accepted for it any more), while recomputing every finished
+    round made each board cost more as the day went on. Never remembered inside a
+    transaction, which may yet roll back."""
+    cache: dict[tuple[int, int], dict] = db.__dict__.setdefault("kiosk_closed_results", {})
+    key = (round_row["id"], threshold)
+    found = cache.get(key)
+    if found is None:
+        found = round_result(db, round_row, threshold)
+        if not db.conn.in_transaction:
+            cache[key] = found
+    return dict(found)
+
+
 def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) -> dict[int, str]:
     if round_row is None or round_row["state"] == RoundState.CALLED:
         return {}
@@ -823,13 +898,13 @@ def room_status(
             "state": current["state"],
         }
         if current["state"] == RoundState.CLOSED:
-            round_view["result"] = round_result(db, current, threshold)
+            round_view["result"] = closed_result(db, current, threshold)
     finished = []
     for r in db.query(
         "SELECT * FROM round WHERE room_id = ? AND state = 'closed' ORDER BY closed_at, id",
         [room["id"]],
     ):
-        res = round_result(db, r, threshold)
+        res = closed_result(db, r, threshold)
         finished.append(
             {
                 "draw_number": r["draw_number"],
@@ -849,7 +924,20 @@ def room_status(
     }
     if organiser:
         view["waiting"] = waiting_numbers(db, room["id"])
+        view["arrived"] = arrived_numbers(db, room["id"])
     return view
+
+
+def published_names(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, str]:
+    """Draw number -> name, for screens after the interviews have ended."""
+    return {
+        str(r["draw_number"]): r["name"]
+        for r in db.query(
+            "SELECT draw_number, name FROM candidate WHERE event_id = ?"
+            " AND draw_number IS NOT NULL",
+            [event["id"]],
+        )
+    }
 
 
 def event_row(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
@@ -857,6 +945,12 @@ def event_row(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
     if found is None:
         raise LookupError(f"no event {event_id}")
     return found
+
+
+def pending_approvals(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
+    from .approval import pending  # approval runs interview's acts: imported late
+
+    return pending(db, event_id)
 
 
 def board(
@@ -881,12 +975,22 @@ def board(
                 "name": event["name"],
                 "rehearsal": bool(event["is_rehearsal"]),
                 "threshold": event["drop_threshold"],
+                "interviews_ended": event["interviews_ended_at"] is not None,
             },
             "rooms": rooms,
+            "draws": draws_view(db, event_id),
+            "approvals": pending_approvals(db, event_id),  # two-person acts awaiting a yes
+            # The number -> name mapping, published only once the interviews have ended.
+            "names": published_names(db, event) if event["interviews_ended_at"] else None,
         }
         if organiser:
             view["observers"] = [
-                {"id": o["id"], "label": o["label"], "enrolled": o["enrolled_at"] is not None}
+                {
+                    "id": o["id"],
+                    "role": o["role"],
+                    "label": o["label"],
+                    "enrolled": o["enrolled_at"] is not None,
+                }
                 for o in db.query(
                     "SELECT * FROM observer WHERE event_id = ? AND revoked = 0 ORDER BY id",
                     [event_id],

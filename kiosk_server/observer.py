@@ -8,19 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from seal.signing import canonical
 
-from . import interview
+from . import approval, evaluation, interview
 from .audit import record_refusal
-from .auth import client_key, limiter
-from .enrolment import authenticate_observer, enrol_observer, observer_for_token
-from .errors import UserError
+from .enrolment import authenticate_observer
 from .evidence import consistency, latest_head
-from .i18n import normalise_lang
-from .live import Audience, client_lang, event_id, publish, store, with_credential
+from .links import LinkRole
+from .live import (
+    Audience,
+    client_lang,
+    event_id,
+    guarded,
+    payload,
+    publish,
+    store,
+    token_key,
+)
 from .qr import svg as qr_svg
 
 NAMESPACE = "/observer"
@@ -28,50 +35,43 @@ OBSERVER_COOKIE = "kiosk_observer"
 bp = Blueprint("observer", __name__)
 
 
+LINK = LinkRole(
+    "observer",
+    OBSERVER_COOKIE,
+    "observe.title",
+    "observe.intro",
+    "observer.observe_submit",
+    "observer.screen",
+)
+
+
 @bp.get("/observe/<token>")
 def observe(token: str) -> Any:
     """The page an observer link opens; one tap spends the link and opens the board."""
-    return render_template(
-        "observe.html", observer=observer_for_token(store(), token), token=token, error=None
-    )
+    return LINK.enrol_page(token)
 
 
 @bp.post("/observe/<token>")
 def observe_submit(token: str) -> Any:
-    if limiter("token").blocked(client_key()):
-        record_refusal(store(), "anonymous", "enrol_observer", "too_many_attempts")
-        message = UserError("too_many_attempts").payload(
-            normalise_lang(request.cookies.get("lang"))
-        )["error"]["message"]
-        return render_template("observe.html", observer=None, token=token, error=message), 429
-    try:
-        credential, _found = enrol_observer(store(), token)
-    except UserError as err:
-        limiter("token").failed(client_key())
-        record_refusal(store(), "anonymous", "enrol_observer", err.code)
-        message = err.payload(normalise_lang(request.cookies.get("lang")))["error"]["message"]
-        return render_template("observe.html", observer=None, token=token, error=message), 409
-    publish(tablets=False)
-    return with_credential(redirect(url_for("observer.screen")), OBSERVER_COOKIE, credential)
+    return LINK.enrol_submit(token)
 
 
 @bp.get("/observer")
 def screen() -> Any:
-    if authenticate_observer(store(), request.cookies.get(OBSERVER_COOKIE)) is None:
-        return render_template("observe.html", observer=None, token=None, error=None), 401
-    return render_template("board.html")
+    return render_template("board.html") if LINK.who() else LINK.refused()
 
 
 def _any_audience() -> bool:
     """Signed-in organiser, enrolled observer screen or enrolled tablet."""
-    from flask import session
-
+    from .auditor import LINK as AUDITOR
+    from .auth import organiser_signed_in
     from .enrolment import authenticate_seat
     from .rater import SEAT_COOKIE
 
     return (
-        bool(session.get("organiser"))
+        organiser_signed_in()
         or (authenticate_observer(store(), request.cookies.get(OBSERVER_COOKIE)) is not None)
+        or AUDITOR.who() is not None
         or authenticate_seat(store(), request.cookies.get(SEAT_COOKIE)) is not None
     )
 
@@ -87,6 +87,35 @@ def head_qr() -> Any:
         return "", 404
     svg = qr_svg(canonical(head).decode("utf-8"))
     return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/observer/lot.svg")
+def lot_qr() -> Any:
+    """The finished draw's recompute command (sources, pool size, hash) as a QR code."""
+    if not _any_audience():
+        return "", 401
+    from .ceremony import draw_view
+
+    ev = event_id()
+    wanted = request.args.get("draw", "")
+    with store().read() as db:
+        row = next(
+            iter(
+                db.query(
+                    "SELECT * FROM lot_draw WHERE event_id = ? AND id = ?",
+                    [ev, int(wanted) if wanted.isdigit() else 0],
+                )
+            ),
+            None,
+        )
+        view = None if row is None else draw_view(db, row)
+    if view is None or view["command"] is None:
+        return "", 404
+    text = f"{view['command']}\n# pool sha256 {view['pool_digest']}"
+    # A finished draw never changes, and the page asks for it by draw id.
+    return Response(
+        qr_svg(text), mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
 @bp.get("/api/log/head")
@@ -129,6 +158,31 @@ class Live(Audience):
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
         emit("board", interview.board(store(), ev))
+        emit("evaluation", evaluation.view(store(), ev))
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()
+
+    def event(self) -> int | None:
+        return int(self.identity()["event_id"])
+
+    @guarded("approval_confirmed")
+    def on_approve(self, *args: Any) -> dict[str, Any]:
+        """The monitor's yes to an irreversible act the organiser asked for."""
+        result = approval.confirm(
+            store(), token_key(), self.event() or 0, payload(args).get("approval_id"), self.actor()
+        )
+        if "seat_id" in result:  # a re-issued seat: its old tablet is cut off now
+            from .rater import disconnect_seat
+
+            disconnect_seat(result["seat_id"])
+        publish()
+        return {"ok": True}
+
+    @guarded("approval_declined")
+    def on_decline(self, *args: Any) -> dict[str, Any]:
+        approval.decide_not(
+            store(), self.event() or 0, payload(args).get("approval_id"), self.actor(), "declined"
+        )
+        publish(tablets=False)
+        return {"ok": True}

@@ -10,10 +10,17 @@ The server choice for heavy load is measured in benchmarks (see docs/decisions.m
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .backup import Schedule, hold_instance, serve_control, start_periodic
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,10 @@ def build_server(
 ) -> BaseWSGIServer:
     """A threaded server for ``app`` (port 0 picks a free one: see ``server_port``), over
     HTTPS when ``tls`` names a certificate and key."""
+    mode = app.extensions["socketio"].async_mode
+    if mode != "threading":
+        # gevent needs its own server and a monkey-patched process (benchmarks/load.py).
+        raise RuntimeError(f"Werkzeug's threaded server cannot carry async mode {mode!r}")
     return make_server(
         host, port, app, threaded=True, request_handler=RequestHandler, ssl_context=tls
     )
@@ -59,13 +70,36 @@ def start_heartbeat(app: Flask, stop: threading.Event, every: float = 10.0) -> t
     return thread
 
 
-def serve_forever(app: Flask, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
+def _exit_on_sigterm() -> None:
+    """systemd stops a service with SIGTERM: leave through ``finally`` (the last backup)
+    instead of dying mid-way."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+def serve_forever(
+    app: Flask,
+    host: str,
+    port: int,
+    tls: tuple[str, str] | None = None,
+    backups: Schedule | None = None,
+    report: Callable[[str], None] = print,
+) -> None:
+    """Serve until stopped, holding the instance (one server, one connection), answering
+    ``kiosk backup`` on its control socket, and backing up on ``backups``' schedule."""
+    lock = hold_instance(Path(app.instance_path))
     stop = threading.Event()
     start_heartbeat(app, stop)
+    serve_control(app, stop)
+    periodic = start_periodic(app, backups, stop, report) if backups else None
+    _exit_on_sigterm()
     try:
         build_server(app, host, port, tls).serve_forever()
     finally:
         stop.set()
+        if periodic is not None:
+            periodic.join(timeout=120)
+        os.close(lock)
 
 
 def serve_in_thread(

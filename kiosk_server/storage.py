@@ -3,21 +3,26 @@
 One connection for the whole process keeps us clear of SQLite's WAL-reset race
 (it needs two connections) and makes "one writer" true by construction. A write
 returns only after COMMIT, so whatever the caller acknowledges afterwards is on disk.
+Sealed submissions share their COMMITs (``Store.group``): one fsync per batch.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS setting (
@@ -32,7 +37,8 @@ CREATE TABLE IF NOT EXISTS event (
     weight_written INTEGER NOT NULL DEFAULT 30,
     weight_evaluation INTEGER NOT NULL DEFAULT 40,
     weight_interview INTEGER NOT NULL DEFAULT 30,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    interviews_ended_at TEXT
 );
 CREATE TABLE IF NOT EXISTS post (
     id INTEGER PRIMARY KEY,
@@ -58,6 +64,7 @@ CREATE TABLE IF NOT EXISTS candidate (
     unit TEXT NOT NULL DEFAULT '',
     room_id INTEGER REFERENCES room(id),
     draw_number INTEGER CHECK (draw_number >= 1),
+    arrived_at TEXT,
     UNIQUE (event_id, reg_no),
     UNIQUE (event_id, draw_number)
 );
@@ -73,7 +80,8 @@ CREATE TABLE IF NOT EXISTS rater (
     event_id INTEGER NOT NULL REFERENCES event(id),
     name TEXT NOT NULL,
     unit TEXT NOT NULL DEFAULT '',
-    seat_id INTEGER UNIQUE REFERENCES seat(id)
+    seat_id INTEGER UNIQUE REFERENCES seat(id),
+    conflicts TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS seat (
     id INTEGER PRIMARY KEY,
@@ -91,6 +99,7 @@ CREATE TABLE IF NOT EXISTS seat (
 CREATE TABLE IF NOT EXISTS observer (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
+    role TEXT NOT NULL DEFAULT 'observer' CHECK (role IN ('observer', 'checkin', 'auditor')),
     label TEXT NOT NULL,
     generation INTEGER NOT NULL DEFAULT 1,
     token_digest TEXT UNIQUE,
@@ -119,7 +128,8 @@ CREATE TABLE IF NOT EXISTS round (
     called_at TEXT NOT NULL,
     opened_at TEXT,
     closed_at TEXT,
-    close_reason TEXT
+    close_reason TEXT,
+    confirmed_at TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_round_per_room
     ON round(room_id) WHERE state IN ('called', 'open');
@@ -152,6 +162,48 @@ CREATE TABLE IF NOT EXISTS opening (
     leaf INTEGER NOT NULL,
     received_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lot_draw (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    purpose TEXT NOT NULL CHECK (purpose IN ('order', 'raters')),
+    hash TEXT NOT NULL CHECK (hash IN ('sha256', 'md5')),
+    pool TEXT NOT NULL,
+    pool_digest TEXT NOT NULL,
+    attempt INTEGER NOT NULL CHECK (attempt >= 1),
+    reason TEXT,
+    state TEXT NOT NULL CHECK (state IN ('committing', 'revealing', 'drawn', 'void')),
+    key TEXT,
+    steps TEXT,
+    created_at TEXT NOT NULL,
+    ended_at TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_active_draw_per_event
+    ON lot_draw(event_id) WHERE state IN ('committing', 'revealing');
+CREATE TABLE IF NOT EXISTS lot_party (
+    id INTEGER PRIMARY KEY,
+    draw_id INTEGER NOT NULL REFERENCES lot_draw(id),
+    position INTEGER NOT NULL CHECK (position >= 1),
+    label TEXT NOT NULL,
+    token_digest TEXT UNIQUE,
+    commitment TEXT,
+    value TEXT,
+    salt TEXT,
+    refused INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (draw_id, position)
+);
+CREATE TABLE IF NOT EXISTS approval (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    action TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT,
+    state TEXT NOT NULL
+        CHECK (state IN ('pending', 'running', 'confirmed', 'declined', 'withdrawn'))
+);
 CREATE TABLE IF NOT EXISTS log_leaf (
     event_id INTEGER NOT NULL REFERENCES event(id),
     idx INTEGER NOT NULL,
@@ -160,6 +212,8 @@ CREATE TABLE IF NOT EXISTS log_leaf (
     hash BLOB NOT NULL,
     PRIMARY KEY (event_id, idx)
 );
+-- Views look up refused openings by type; without it each finished round scanned the log.
+CREATE INDEX IF NOT EXISTS log_leaf_type ON log_leaf(type);
 CREATE TABLE IF NOT EXISTS tree_head (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
@@ -189,10 +243,71 @@ SCHEMA += "".join(
     for verb in ("update", "delete")
 )
 
+# Democratic evaluation (民主测评). Unlinkability is built into the shapes
+# (docs/threat-model.md, "Ballots"): a slip's token is kept only as its digest, in a
+# table ordered by that digest (no rowid, no issuance order, no time); a cast ballot has
+# a random key, its group and its marks, and no reference to any token, no time, no
+# address. The token is spent by one atomic UPDATE in the ballot's own transaction.
+SCHEMA += """
+CREATE TABLE IF NOT EXISTS evaluation (
+    event_id INTEGER PRIMARY KEY REFERENCES event(id),
+    state TEXT NOT NULL CHECK (state IN ('setup', 'open', 'closed')),
+    scheme TEXT NOT NULL,
+    token_salt TEXT NOT NULL,
+    candidates TEXT
+);
+CREATE TABLE IF NOT EXISTS evaluator_group (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL REFERENCES event(id),
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    ballots INTEGER NOT NULL CHECK (ballots BETWEEN 0 AND 2000),
+    weight TEXT,
+    UNIQUE (event_id, name)
+);
+CREATE TABLE IF NOT EXISTS ballot_token (
+    digest TEXT PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES evaluator_group(id),
+    spent INTEGER NOT NULL DEFAULT 0 CHECK (spent IN (0, 1))
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cast_ballot (
+    id TEXT PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES evaluator_group(id),
+    marks TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS cast_ballot_no_update BEFORE UPDATE ON cast_ballot
+BEGIN SELECT RAISE(ABORT, 'cast_ballot is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS cast_ballot_no_delete BEFORE DELETE ON cast_ballot
+BEGIN SELECT RAISE(ABORT, 'cast_ballot is append-only'); END;
+"""
+
 
 def utcnow() -> str:
     """UTC timestamp with milliseconds, the one clock every record uses."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _off_the_hub(call: Callable[[], T]) -> T:
+    """Run a blocking call (COMMIT waits for fsync) in a real thread when gevent has
+    patched this process, so its other connections are served meanwhile; else here."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        import gevent
+
+        return gevent.get_hub().threadpool.apply(call)  # type: ignore[no-any-return]
+    return call()
+
+
+@dataclass
+class _Job:
+    """One submission waiting for its batch: its work, then its outcome."""
+
+    work: Callable[[sqlite_utils.Database], Any]
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # this caller runs the next batch
+    finished: bool = False  # its batch committed (or failed): result or error is set
+    result: Any = None
+    error: BaseException | None = None
 
 
 class Store:
@@ -209,10 +324,31 @@ class Store:
         conn.execute("PRAGMA busy_timeout=5000")
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
+        # Group commit (``group``): submissions queued while a batch commits, and whether
+        # some caller is running batches now.
+        self._queue: list[_Job] = []
+        self._queued = threading.Lock()
+        self._leading = False
         # The server's signing key (set by the app) and each event's Merkle tree cache.
         self.server_key: Any = None
         self.trees: dict[int, Any] = {}
         with self._lock:
+            found = (
+                conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'setting'"
+                ).fetchone()
+                and conn.execute(
+                    "SELECT value FROM setting WHERE key = 'schema_version'"
+                ).fetchone()
+            )
+            if found and found[0] != str(SCHEMA_VERSION):
+                # No silent migration of an event's evidence: export it with the kiosk
+                # that made it, and start the next event in a fresh instance folder.
+                raise RuntimeError(
+                    f"{self.path} holds schema version {found[0]}; this kiosk uses "
+                    f"{SCHEMA_VERSION}. Export and verify it with the version that made it, "
+                    "then use a new instance folder."
+                )
             # executescript commits as it goes; every statement is IF NOT EXISTS.
             conn.executescript(SCHEMA)
         with self.write() as db:
@@ -226,6 +362,85 @@ class Store:
         """One transaction; COMMIT has happened (and fsynced) when the block exits."""
         with self._lock, self.db.atomic():
             yield self.db
+
+    def group(self, work: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``work`` in a transaction shared with the other submissions that arrived
+        while the previous one committed: one COMMIT (one fsync) per batch instead of
+        one each. Returns only after its batch's COMMIT, so whatever the caller then
+        acknowledges is on disk. ``work`` runs in a savepoint of its own: if it raises,
+        only its writes are undone and the exception reaches its caller alone.
+
+        No thread of its own: the first caller to find nobody committing runs the
+        batch; when it is done it hands the next batch to one of those still waiting.
+        """
+        job = _Job(work)
+        with self._queued:
+            self._queue.append(job)
+            if not self._leading:
+                self._leading = job.lead = True
+        while not job.finished:
+            if job.lead:
+                self._run_batch()  # this job is queued, so it is in the batch
+            else:
+                job.wake.wait()  # its batch is done, or it must run the next one
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[no-any-return]
+
+    def _run_batch(self) -> None:
+        """Take every queued submission, run each in its savepoint, COMMIT once, then
+        release them all; hand the queue that built up meanwhile to its first waiter."""
+        with self._queued:
+            batch, self._queue = self._queue, []
+        try:
+            with self._lock:
+                try:
+                    self._commit_batch(batch)
+                except BaseException as exc:  # noqa: BLE001 - then nobody is acknowledged
+                    if self.db.conn.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    for job in batch:
+                        job.error = job.error or exc
+        finally:
+            self._hand_over(batch)  # nobody may be left waiting
+
+    def _commit_batch(self, batch: list[_Job]) -> None:
+        """One transaction: each job in a savepoint, then one COMMIT."""
+        self.db.execute("BEGIN IMMEDIATE")
+        kept: list[_Job] = []
+        for job in batch:
+            try:
+                with self.db.atomic():  # a savepoint inside the batch's transaction
+                    job.result = job.work(self.db)
+                kept.append(job)
+            except BaseException as exc:  # noqa: BLE001 - it belongs to that caller
+                job.error = exc
+            if not self.db.conn.in_transaction:  # a fault undid the whole transaction
+                for lost in kept:
+                    lost.error = RuntimeError("the batch's transaction was rolled back")
+                kept = []
+                self.db.execute("BEGIN IMMEDIATE")
+        try:
+            _off_the_hub(lambda: self.db.execute("COMMIT"))
+        except BaseException as exc:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            for job in kept:
+                job.error = exc
+
+    def _hand_over(self, batch: list[_Job]) -> None:
+        """Release the batch's callers; the first one queued since runs the next batch."""
+        with self._queued:
+            following = self._queue[0] if self._queue else None
+            if following is None:
+                self._leading = False
+            else:
+                following.lead = True
+        for job in batch:
+            job.finished = True
+            job.wake.set()
+        if following is not None:
+            following.wake.set()
 
     @contextmanager
     def read(self) -> Iterator[sqlite_utils.Database]:
@@ -245,6 +460,32 @@ class Store:
         found = self.row("SELECT value FROM setting WHERE key = ?", [key])
         return None if found is None else str(found["value"])
 
+    def snapshot(self) -> bytes:
+        """A consistent copy of the whole database file, taken with SQLite's online backup
+        API through this one connection: no second connection (the WAL-reset race), and
+        writers wait only for the copy itself (milliseconds for an event's database).
+
+        The copy is marked a rollback-journal file (header bytes 18-19 = 1), as a file
+        without its ``-wal`` must be; a Store opening it turns WAL back on."""
+        copy = sqlite3.connect(":memory:")
+        try:
+            with self._lock:
+                self.db.conn.backup(copy)
+            data = bytearray(copy.serialize())
+        finally:
+            copy.close()
+        if data[18:20] == b"\x02\x02":
+            data[18:20] = b"\x01\x01"
+        return bytes(data)
+
     def close(self) -> None:
         with self._lock:
             self.db.conn.close()
+
+    def scrub(self) -> None:
+        """Rewrite the database file and empty its write-ahead log, dropping the physical
+        traces of write order (WAL frames, cells placed in insertion order, freed pages)
+        that the tables themselves never hold (docs/threat-model.md, "Ballots")."""
+        with self._lock:
+            self.db.conn.execute("VACUUM")
+            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

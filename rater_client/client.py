@@ -169,9 +169,9 @@ class Device:
         return sign(self.key, body)
 
 
-def bound_fields(view: dict[str, Any]) -> dict[str, Any]:
-    """The fields binding an envelope to the event, room, round, candidate, seat and rubric
-    of a seat's view (its current round)."""
+def binding(view: dict[str, Any]) -> dict[str, Any]:
+    """The fields that bind a sheet to the event, room, seat, round, candidate and rubric
+    of a seat's view of its current round."""
     current = view["round"]
     return {
         "event": view["event"],
@@ -406,7 +406,7 @@ class RaterClient:
         current = state.get("round") or {}
         if not current or (round_id is not None and current.get("id") != round_id):
             raise Refused({"code": "unknown_round", "message": "not the room's current round"})
-        return bound_fields(state)
+        return binding(state)
 
     def send(self, event: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Sign ``fields``, keep the envelope in the outbox and send it (after anything

@@ -130,3 +130,33 @@ class ObserverClient(_Watcher):
         if response.status_code != 302:
             raise PermissionError("observer link refused")
         self._connect(auth={"credential": http.cookies.get("kiosk_observer")})
+
+
+class EvaluatorClient:
+    """A phone holding a democratic-evaluation ballot slip (docs/protocol.md, "/ballot"):
+    opens the slip's page, then posts the ballot form as the page would. Grades are given
+    by index, ``{(candidate, dimension): grade}``, in the order the page lists them."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+        self.csrf = ""
+
+    def open(self, token: str) -> requests.Response:
+        """Load the slip's page (spends nothing) and keep its anti-forgery token."""
+        response = self.http.get(f"{self.base_url}/ballot/{token}", timeout=self.timeout)
+        found = re.search(r'name="csrf" value="([^"]+)"', response.text)
+        self.csrf = found.group(1) if found else ""
+        return response
+
+    def send(
+        self, token: str, marks: dict[tuple[int, int], int], step: str = "confirm"
+    ) -> requests.Response:
+        """One step of the form: ``review``, ``edit`` or ``confirm`` (which casts)."""
+        data = {"csrf": self.csrf, "step": step}
+        data.update({f"m-{c}-{d}": str(g) for (c, d), g in marks.items()})
+        return self.http.post(f"{self.base_url}/ballot/{token}", data=data, timeout=self.timeout)
+
+    def close(self) -> None:
+        self.http.close()

@@ -17,8 +17,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ballot.lots import (
+    LotError,
+    Rater,
+    draw_raters,
+    parse_source,
+    pool_digest,
+    source_commitment,
+)
+from ballot.lots import draw as lot_draw
 from ballot.scoring import RubricItem, SheetError, panel_result, sheet_total, validate_sheet
 
+from .ballots import EvaluationLog, EvaluationReplay
 from .bundle import FILES, FORMAT, jsonl, read_json, read_jsonl, unpack
 from .merkle import Tree, leaf_hash
 from .record import BOUND_FIELDS, COMMITTED_FIELDS, rubric_version
@@ -42,7 +52,7 @@ class Round:
 
 
 @dataclass
-class Replay:
+class Replay(EvaluationReplay):
     """What the log says, re-derived, and every way it fails to hold together."""
 
     event_id: int = 0
@@ -60,9 +70,14 @@ class Replay:
     envelopes: list[dict[str, Any]] = field(default_factory=list)
     openings: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    # Lot draws: id -> {"pool_size", "pool_digest", "hash", "parties", "commitments",
+    # "values", "drawn"}.
+    draws: dict[int, dict[str, Any]] = field(default_factory=dict)
     # Leaves whose envelope signature failed, when checked beforehand in other processes
     # (``bad_signatures``); None means check each signature during the walk.
     bad: set[int] | None = None
+    # The democratic evaluation, when the log holds one (its handlers: seal.ballots).
+    evaluation: EvaluationLog | None = None
 
     def fail(self, index: int, text: str) -> None:
         self.failures.append(f"log entry {index}: {text}")
@@ -322,7 +337,98 @@ class Replay:
             }
         )
 
+    # --- lot draws (docs/lots.md) -------------------------------------------------------
+
+    def on_lot_draw_started(self, index: int, entry: dict, data: dict) -> None:
+        self.draws[data["draw"]] = {
+            **{k: data[k] for k in ("pool_size", "pool_digest", "hash")},
+            "purpose": data.get("purpose", "order"),
+            "raters": data.get("raters"),
+            "rooms": data.get("rooms"),
+            "parties": len(data["parties"]),
+            "commitments": {},
+            "values": {},
+            "drawn": None,
+        }
+
+    def on_lot_committed(self, index: int, entry: dict, data: dict) -> None:
+        draw_ = self.draws[data["draw"]]
+        if data["party"] in draw_["commitments"] or draw_["values"]:
+            self.fail(index, f"draw {data['draw']} took a commitment out of turn")
+        draw_["commitments"][data["party"]] = data["commitment"]
+
+    def on_lot_revealed(self, index: int, entry: dict, data: dict) -> None:
+        draw_ = self.draws[data["draw"]]
+        if len(draw_["commitments"]) != draw_["parties"]:
+            self.fail(index, f"draw {data['draw']} took a reveal before every commitment")
+        try:
+            matches = (
+                source_commitment(data["value"], data["salt"])
+                == draw_["commitments"][data["party"]]
+            )
+        except LotError:
+            matches = False
+        if not matches:
+            self.fail(index, f"draw {data['draw']}: party {data['party']}'s reveal does not match")
+        draw_["values"][data["party"]] = data["value"]
+
+    def on_lot_drawn(self, index: int, entry: dict, data: dict) -> None:
+        draw_ = self.draws[data["draw"]]
+        values = [draw_["values"].get(p) for p in range(1, draw_["parties"] + 1)]
+        if None in values:
+            self.fail(index, f"draw {data['draw']} was made before every reveal")
+            return
+        key, steps = lot_draw(
+            draw_["pool_size"],
+            draw_["pool_size"],
+            [parse_source(v) for v in values],
+            draw_["hash"],
+        )
+        if key != data["key"] or [s.selected for s in steps] != data["order"]:
+            self.fail(index, f"draw {data['draw']}: the sources do not give the order announced")
+        draw_["drawn"] = data["order"]
+        if draw_["purpose"] == "raters":
+            placed = draw_raters(
+                [
+                    Rater(str(i), r["unit"], frozenset(r["avoid"]))
+                    for i, r in enumerate(draw_["raters"], start=1)
+                ],
+                [room["code"] for room in draw_["rooms"]],
+                {room["code"]: room["seats"] for room in draw_["rooms"]},
+                [parse_source(v) for v in values],
+                draw_["hash"],
+            )
+            placement = {code: [int(p) for p in ms] for code, ms in placed.rooms.items()}
+            if (
+                placement != data["placement"]
+                or [int(p) for p in placed.reserves] != data["reserves"]
+            ):
+                self.fail(index, f"draw {data['draw']}: the raters were not seated as drawn")
+
+    def on_interviews_ended(self, index: int, entry: dict, data: dict) -> None:
+        if data["draw"] is None:
+            return
+        draw_ = self.draws.get(data["draw"])
+        if draw_ is None or draw_["drawn"] is None:
+            self.fail(index, f"the interviews name draw {data['draw']}, which was not made")
+            return
+        if pool_digest(data["pool"]) != draw_["pool_digest"]:
+            self.fail(index, "the published pool is not the one fixed before the draw")
+            return
+        numbered = {c["draw_number"]: c["reg_no"] for c in data["candidates"]}
+        for number, position in enumerate(draw_["drawn"], start=1):
+            if numbered.get(number) != data["pool"][position - 1]:
+                self.fail(index, f"draw number {number} was not given as the draw decided")
+                return
+
     # --- what the bundle's derived files must hold ------------------------------------
+
+    def published(self) -> dict[str, Any]:
+        """``results.json``: every round's result, and the evaluation's once announced."""
+        out: dict[str, Any] = {"rounds": self.results}
+        if self.evaluation is not None and self.evaluation.result is not None:
+            out["evaluation"] = self.evaluation.result
+        return out
 
     def derived(self, event_id: int, check: bool = False) -> dict[str, bytes]:
         """The derived files' bytes (``check``: with the verifier's encoder)."""
@@ -344,7 +450,7 @@ class Replay:
             "rosters.json": encode({"seats": seats}),
             "envelopes.jsonl": jsonl(self.envelopes, check),
             "openings.jsonl": jsonl(self.openings, check),
-            "results.json": encode({"rounds": self.results}),
+            "results.json": encode(self.published()),
         }
 
 

@@ -377,6 +377,19 @@ def test_one_browser_is_one_tablet(open_page: Callable[..., Page], event: Event)
 def test_the_console_closes_early_with_a_reason_pauses_and_reissues(
     open_page: Callable[..., Page], live: str, event: Event
 ) -> None:
+    """The irreversible acts wait for a monitor: the observer screen shows the request
+    and its reason, and the act runs when the monitor confirms there."""
+    board = open_page("zh", viewport={"width": 1920, "height": 1080})
+    board.goto(f"/observe/{event.observer_token}")
+    board.get_by_role("button", name="打开监督屏").click()
+    asks = board.locator("#approvals")
+
+    def monitor_confirms(text: str) -> None:
+        expect(asks.locator(".approval-text")).to_contain_text(text)
+        board.once("dialog", lambda dialog: dialog.accept())
+        asks.get_by_role("button", name="确认执行").click()
+        expect(asks).to_be_hidden()
+
     console = open_page("zh")
     console.get_by_label("密码").fill(PASSWORD)
     console.get_by_role("button", name="登录").click()
@@ -407,11 +420,15 @@ def test_the_console_closes_early_with_a_reason_pauses_and_reissues(
         expect(room_b.locator('[data-field="error"]')).to_contain_text("原因")
         reason.fill("评委2、3 临时离场")
         room_b.locator('[data-act="close-confirm"]').click()
+        expect(room_b.locator('[data-field="error"]')).to_contain_text("等待监督员")
+        expect(console.locator("#approval-list")).to_contain_text("评委2、3 临时离场")
+        monitor_confirms("提前结束第")
         expect(room_b.locator(".rule")).to_contain_text("共 1 位评委，平均 70.00")
         expect(room_b.locator(".result")).to_contain_text("提前结束：评委2、3 临时离场")
         console.once("dialog", lambda dialog: dialog.accept())
         room_b.locator('li[data-seat="3"] [data-act="reissue"]').click()
-        expect(room_b.locator('[data-field="error"]')).to_contain_text("/enrol/")
+        expect(room_b.locator('[data-field="error"]')).to_contain_text("等待监督员")
+        monitor_confirms("评委3")
         expect(room_b.locator('li[data-seat="3"]')).to_contain_text("未登记")
         deadline = time.monotonic() + 5
         while not raters[2].revoked and time.monotonic() < deadline:
@@ -426,3 +443,76 @@ def test_the_console_closes_early_with_a_reason_pauses_and_reissues(
     finally:
         for rater in raters:
             rater.close()
+
+
+PHONE = {"viewport": {"width": 375, "height": 667}, "has_touch": True, "is_mobile": True}
+
+
+def test_a_monitor_watches_the_lot_draw_happen(
+    open_page: Callable[..., Page], live: str, app: Flask, event: Event
+) -> None:
+    """Two parties commit and reveal on phones, a third through the API (with one wrong
+    reveal first); the monitor's screen shows each commitment, the refusal, the key
+    string, the order and the recompute QR, live."""
+    import requests
+
+    from ballot.lots import draw as lot_draw
+    from ballot.lots import source_commitment
+    from kiosk_server.ceremony import party_tokens
+    from kiosk_server.live import store, token_key
+
+    board = open_page("zh", viewport={"width": 1920, "height": 1080})
+    board.goto(f"/observe/{event.observer_token}")
+    board.get_by_role("button", name="打开监督屏").click()
+    organiser = OrganiserClient(live)
+    organiser.login(PASSWORD)
+    try:
+        draw_id = organiser.act("lot_start", {"parties": None})["draw_id"]
+        with app.app_context():
+            tokens = [p["token"] for p in party_tokens(store(), token_key(), draw_id)]
+        lot = board.locator("#lot")
+        expect(lot).to_contain_text("各方提交承诺中")
+        expect(lot.locator('li[data-committed="no"]')).to_have_count(3)
+
+        phones = []
+        for token, value in zip(tokens[:2], ["4 2 6", "9319"], strict=True):
+            phone = open_page("zh", **PHONE)
+            phone.goto(f"/lot/{token}")
+            phone.fill("#value", value)
+            phone.get_by_role("button", name="提交承诺").tap()
+            expect(phone.locator("#committed")).to_be_visible()
+            expect(phone.locator("#keep")).to_contain_text(f"数字 {value}")
+            phones.append(phone)
+        expect(lot.locator('li[data-committed="yes"]')).to_have_count(2)
+
+        salt = "0123456789abcdef" * 2
+        third = {"token": tokens[2], "commitment": source_commitment("17", salt)}
+        assert requests.post(f"{live}/api/lot/commit", json=third, timeout=10).ok
+        expect(lot).to_contain_text("各方揭示中")
+        for phone in phones:  # the phones see the reveal phase by themselves (polling)
+            phone.get_by_role("button", name="揭示").tap()
+            expect(phone.locator("#done")).to_have_text("已揭示，谢谢。")
+        wrong = {"token": tokens[2], "value": "18", "salt": salt}
+        refused = requests.post(f"{live}/api/lot/reveal", json=wrong, timeout=10)
+        assert refused.status_code == 409
+        expect(lot.locator(".lot-refused")).to_have_text(" · 揭示不符被拒绝 1 次")
+        right = {"token": tokens[2], "value": "17", "salt": salt}
+        assert requests.post(f"{live}/api/lot/reveal", json=right, timeout=10).ok
+
+        expect(lot).to_contain_text("抽签完成")
+        key, steps = lot_draw(6, 6, [[4, 2, 6], [9319], [17]])
+        expect(lot.locator('[data-field="key"]')).to_have_text(key)
+        assert key == "2.4.6./9319./17./"
+        expect(lot.locator('[data-field="order"] li')).to_have_count(6)
+        expect(lot.locator('[data-field="order"] li').first).to_have_text(
+            f"1 ← {steps[0].selected}"
+        )
+        expect(lot).to_contain_text("第 1 次抽签（同一名单共 1 次）")
+        qr = lot.locator(".lot-recompute img")
+        deadline = time.monotonic() + 5  # polled from here: the CSP forbids page-side eval
+        while qr.evaluate("img => img.naturalWidth") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert qr.evaluate("img => img.naturalWidth") > 0
+        expect(phones[0].locator("#party-state")).to_have_text("抽签完成")
+    finally:
+        organiser.close()

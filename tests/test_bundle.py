@@ -7,6 +7,7 @@ import json
 import os
 import random
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,15 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kiosk_server import evaluation
 from kiosk_server.export import export_bundle
-from kiosk_server.live import store
+from kiosk_server.live import store, token_key
 from seal.bundle import jsonl, manifest, pack, read_jsonl, unpack
 from seal.signing import canonical, sign
 from seal.verify import replay, verify_bundle
 
 from .conftest import Event, run_kiosk, sheet, sign_in
+from .test_ballots import COMPETENT, EXCELLENT, MIXED, Phone, ballot
 from .test_interview_sockets import Room
 
 
@@ -44,16 +47,42 @@ def run_session(app: Flask, event: Event) -> None:
     second = room.start_round("A")
     for n in range(1, 4):
         assert room.tablets[("A", n)].commit(sheet("33.5", "22", "22"))["ok"]
-    room.ok("close", round_id=second, reason="评委4、5 临时离场")
+    room.confirm(room.ok("close", round_id=second, reason="评委4、5 临时离场"))
     room.reveal_all(second)
     third = room.start_round("B")
     for n in range(1, 4):
         assert room.tablets[("B", n)].commit(sheet("38", "28", "28"))["ok"]
     for n in (1, 2):
         assert room.tablets[("B", n)].reveal(third)["ok"]
-    room.ok("finalise", round_id=third, reason="评委3 平板故障")
+    room.confirm(room.ok("finalise", round_id=third, reason="评委3 平板故障"))
     absent = room.ok("call", room_id=event.rooms["A"])["round_id"]
     room.ok("absent", round_id=absent)
+    run_evaluation(app, event, room)
+
+
+def run_evaluation(app: Flask, event: Event, room: Room) -> None:
+    """A democratic evaluation beside the interviews: weighted groups, a ballot with gaps."""
+    with app.app_context():
+        evaluation.configure(
+            store(),
+            token_key(),
+            event.id,
+            [
+                evaluation.Group("机关干部", 3, Decimal(60)),
+                evaluation.Group("服务对象", 2, Decimal(40)),
+            ],
+            evaluation.Rules(),
+            "organiser",
+        )
+        slips = {s["name"]: s["tokens"] for s in evaluation.slips(store(), token_key(), event.id)}
+    room.ok("evaluation_open")
+    for token, marks in [
+        (slips["机关干部"][0], ballot(EXCELLENT, MIXED, COMPETENT)),
+        (slips["机关干部"][1], ballot(MIXED, [*COMPETENT[:3], None, None])),
+        (slips["服务对象"][0], ballot(COMPETENT, EXCELLENT, MIXED, MIXED)),
+    ]:
+        assert Phone(app).vote(token, marks).status_code == 200
+    room.ok("evaluation_close")
 
 
 @pytest.fixture
@@ -86,6 +115,13 @@ def test_an_exported_bundle_verifies_and_holds_the_results(bundle: bytes) -> Non
         "unrevealed",
     ]
     assert json.loads(files["bundle.json"])["rehearsal"] is False
+    # the evaluation: R001 gets 机关干部 100 and 64 (82), 服务对象 80: 60/40 -> 81.20
+    scores = json.loads(files["results.json"])["evaluation"]["candidates"]
+    assert [(c["candidate"], c["valid"], c["invalid"], c["score"]) for c in scores[:3]] == [
+        ("R001", 3, 0, "81.20"),
+        ("R002", 2, 1, "78.40"),  # 机关干部 64 (one gap), 服务对象 100: (60x64+40x100)/100
+        ("R003", 2, 1, "73.60"),  # 机关干部 80 (one blank), 服务对象 64
+    ]
     # no name of any candidate is in the evidence: results go by draw number
     assert "张敏".encode() not in bundle
 
@@ -204,6 +240,24 @@ def mutate(data: bytes, kind: str, rng: random.Random) -> tuple[bytes, dict | No
             forged["signature"] = leaves[i]["data"]["envelope"]["signature"]
         leaves[i]["data"]["envelope"] = forged
         return repack(files, leaves, rederive=True), None
+    if kind == "change_ballot":
+        i = rng.choice(of_type(leaves, "ballot"))
+        row = rng.choice(leaves[i]["data"]["marks"])
+        d = rng.randrange(len(row))
+        row[d] = rng.choice(
+            [g for g in ("优秀", "称职", "基本称职", "不称职", None) if g != row[d]]
+        )
+        return repack(files, leaves, rederive=True), None
+    if kind == "change_ballot_group":
+        i = rng.choice(of_type(leaves, "ballot", "ballot_cast"))
+        group = leaves[i]["data"]["group"]
+        leaves[i]["data"]["group"] = "服务对象" if group == "机关干部" else "机关干部"
+        return repack(files, leaves, rederive=True), None
+    if kind == "change_evaluation_result":
+        (i,) = of_type(leaves, "evaluation_result")
+        entry = rng.choice(leaves[i]["data"]["result"]["candidates"])
+        entry[rng.choice(["valid", "invalid"])] += 1
+        return repack(files, leaves, rederive=True), None
     if kind == "forge_head":
         j = rng.randrange(len(heads))
         body = dict(heads[j]["body"], root=f"{rng.getrandbits(256):064x}")
@@ -237,6 +291,9 @@ KINDS = [
     "reorder_leaves",
     "swap_keys",
     "forge_envelope",
+    "change_ballot",
+    "change_ballot_group",
+    "change_evaluation_result",
     "forge_head",
     "truncate_tail",
     "edit_derived",

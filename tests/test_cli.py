@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,7 +19,20 @@ from kiosk_server.live import store
 from .conftest import run_kiosk, setup_files, start_kiosk
 from .test_live_server import free_port
 
-COMMANDS = ["init", "import", "serve", "demo", "rehearse", "export", "verify", "draw", "tls"]
+COMMANDS = [
+    "init",
+    "import",
+    "serve",
+    "demo",
+    "rehearse",
+    "export",
+    "verify",
+    "draw",
+    "tls",
+    "backup",
+    "restore",
+    "evaluation",
+]
 
 
 def kiosk(*args: str, instance: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -37,6 +51,8 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         assert len(result.stdout.splitlines()) > 3
     result = kiosk("draw", "rfc3797", "--help", instance=tmp_path)
     assert result.returncode == 0 and "--pool-size" in result.stdout
+    result = kiosk("evaluation", "setup", "--help", instance=tmp_path)
+    assert result.returncode == 0 and "--groups" in result.stdout
 
 
 def test_init_then_import_with_a_bad_row_imports_nothing(tmp_path: Path) -> None:
@@ -67,6 +83,39 @@ def test_init_then_import_with_a_bad_row_imports_nothing(tmp_path: Path) -> None
     result = runner.invoke(args=args)
     assert result.exit_code == 0, result.output
     assert "8 rater seats given enrolment codes" in result.output
+    store(app).close()
+
+
+def test_evaluation_setup_from_a_groups_file(tmp_path: Path) -> None:
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init", "--name", "某镇竞争上岗"]).exit_code == 0
+    bad = tmp_path / "bad-groups.csv"
+    bad.write_text("组别,票数,权重\n机关干部,30,60\n服务对象,很多,40\n", encoding="gbk")
+    result = runner.invoke(args=["evaluation", "setup", "--groups", str(bad)])
+    assert result.exit_code != 0
+    assert "“服务对象”的票数须为 0–2000 的整数" in result.output
+    assert "Ballots for “服务对象” must be a whole number" in result.output
+    assert store(app).rows("SELECT * FROM evaluator_group") == []
+    good = tmp_path / "groups.csv"
+    good.write_text("组别,票数,权重\n机关干部,30,60\n服务对象,12,40\n", encoding="utf-8-sig")
+    result = runner.invoke(
+        args=[
+            "evaluation",
+            "setup",
+            "--groups",
+            str(good),
+            "--validity",
+            "ballot",
+            "--points",
+            "10",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "机关干部: 30 ballots, weight 60" in result.output
+    assert store(app).row("SELECT COUNT(*) AS n FROM ballot_token")["n"] == 42
+    scheme = json.loads(store(app).row("SELECT scheme FROM evaluation")["scheme"])
+    assert (scheme["validity"], scheme["points"]) == ("ballot", "10")
     store(app).close()
 
 
@@ -111,6 +160,7 @@ def test_demo_prints_urls_that_all_answer_200(demo) -> None:
     password = re.search(r"Organiser password: (\S+)", output).group(1)
     assert sum("/enrol/" in u for u in urls) == 14  # 2 rooms x 7 seats
     assert sum("/observe/" in u for u in urls) == 2
+    assert sum(u.endswith("/organiser/ballot-slips") for u in urls) == 1  # 民主测评 slips
     assert "█" in output  # the QR codes are drawn in the terminal
     organiser = requests.Session()
     deadline = time.monotonic() + 20

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from kiosk_server import observer, organiser, rater
+from kiosk_server import checkin, observer, organiser, rater
 from kiosk_server.i18n import CATALOG
 
 ROOT = Path(__file__).parent.parent
@@ -22,7 +22,7 @@ def test_every_http_route_is_in_the_protocol(app: Flask) -> None:
 
 
 def test_every_socket_event_is_in_the_protocol() -> None:
-    for module in (organiser, rater, observer):
+    for module in (organiser, rater, observer, checkin):
         assert f"### `{module.NAMESPACE}`" in PROTOCOL
         for name in dir(module.Live):
             if name.startswith("on_") and name not in ("on_connect", "on_disconnect"):
@@ -69,6 +69,9 @@ def test_every_cli_command_is_in_the_readme() -> None:
         "export",
         "verify",
         "draw rfc3797",
+        "backup",
+        "restore",
+        "evaluation setup",
     ):
         assert f"`kiosk {command}`" in README, command
 
@@ -144,3 +147,44 @@ def test_the_bundle_format_worked_example_is_right() -> None:
     ):
         assert figure in doc, figure
     assert (result["high"], result["low"], result["counted"]) == ("90.00", "70.00", 4)
+
+
+def test_the_bundle_format_evaluation_example_is_right() -> None:
+    from decimal import Decimal
+
+    from ballot.evaluation import Scheme, ballot_from_rows, published, scheme_to_json
+    from seal.merkle import leaf_hash
+    from seal.record import leaf
+    from seal.signing import canonical
+
+    doc = (ROOT / "docs" / "bundle-format.md").read_text(encoding="utf-8")
+    scheme = Scheme(group_weights={"机关干部": Decimal(60), "服务对象": Decimal(40)})
+    first = [["优秀", "称职", "基本称职", "称职", "不称职"], ["称职", "称职", "称职", "称职", None]]
+    line = leaf(
+        57,
+        "2026-11-25T10:00:00.000Z",
+        "ballot",
+        "system",
+        "accepted",
+        {"group": "机关干部", "marks": first},
+    )
+    candidates = ["R001", "R002"]
+    ballots = [
+        ballot_from_rows(scheme, candidates, "机关干部", first),
+        ballot_from_rows(scheme, candidates, "机关干部", [["优秀"] * 5, ["优秀"] * 5]),
+        ballot_from_rows(scheme, candidates, "服务对象", [["称职"] * 5, ["基本称职"] * 5]),
+    ]
+    r001, r002 = published(scheme, candidates, ["机关干部", "服务对象"], ballots)["candidates"]
+    assert (r002["valid"], r002["invalid"]) == (2, 1)
+    assert [g["mean"] for g in r001["groups"]] == ["82.00", "80.00"]
+    assert [g["mean"] for g in r002["groups"]] == ["100.00", "60.00"]
+    for figure in (
+        canonical(scheme_to_json(scheme)).decode("utf-8"),
+        line.decode("utf-8"),
+        leaf_hash(line).hex(),
+        r001["score"],
+        r001["weighted"],
+        r002["score"],
+        r002["weighted"],
+    ):
+        assert figure in doc, figure

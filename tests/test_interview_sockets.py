@@ -18,11 +18,12 @@ from flask import Flask
 from flask_socketio import SocketIOTestClient
 
 from kiosk_server.live import socketio, store
-from rater_client.client import Device, bound_fields, sealed_sheet
+from rater_client.client import Device, binding, sealed_sheet
 from seal.record import receipt_holds
 from seal.signing import b64u, load_public_key, sign, verify
 
 from .conftest import PASSWORD, Event, sheet, sign_in
+from .conftest import received as settled
 
 # Distinctive values: quoted, none of these may appear anywhere before the round closes.
 SECRET_ITEMS = {"analysis": "37.5", "expression": "27.5", "bearing": "23"}
@@ -42,7 +43,7 @@ class Tablet:
         return ack["state"]
 
     def bound(self, **override: Any) -> dict[str, Any]:
-        return {**bound_fields(self.view()), **override}
+        return {**binding(self.view()), **override}
 
     def send(
         self, event: str, fields: dict[str, Any], key: Ed25519PrivateKey | None = None, **raw: Any
@@ -124,6 +125,15 @@ class Room:
         assert ack["ok"], ack
         return ack
 
+    def confirm(self, ack: dict[str, Any]) -> dict[str, Any]:
+        """A monitor confirms the two-person act the organiser just asked for."""
+        assert ack["ok"] and ack.get("pending"), ack
+        reply = self.observer.emit(
+            "approve", {"approval_id": ack["pending"]}, namespace="/observer", callback=True
+        )
+        assert reply["ok"], reply
+        return reply
+
     def start_round(self, room: str) -> int:
         round_id = self.ok("call", room_id=self.event.rooms[room])["round_id"]
         self.ok("open", round_id=round_id)
@@ -139,13 +149,8 @@ class Room:
         return next(r for r in board["rooms"] if r["code"] == code)
 
 
-@pytest.fixture
-def room(app: Flask, event: Event) -> Room:
-    return Room(app, event)
-
-
 def received(client: SocketIOTestClient, namespace: str) -> list[dict[str, Any]]:
-    return client.get_received(namespace)
+    return settled(client, namespace)
 
 
 def last(client: SocketIOTestClient, namespace: str, name: str) -> dict[str, Any]:
@@ -282,7 +287,7 @@ def test_closing_early_needs_a_reason_which_is_recorded(room: Room) -> None:
     refused = room.act("close", round_id=round_id)
     assert refused["error"]["code"] == "reason_required"
     assert room.act("close", round_id=round_id, reason="   ")["error"]["code"] == "reason_required"
-    room.ok("close", round_id=round_id, reason="评委4 身体不适离场")
+    room.confirm(room.ok("close", round_id=round_id, reason="评委4 身体不适离场"))
     late = room.tablets[("A", 2)].commit(sheet())
     assert late["error"]["code"] == "round_closed"
     room.reveal_all(round_id)
@@ -301,7 +306,7 @@ def test_a_tablet_that_never_reveals_can_be_published_around_with_a_reason(room:
         assert room.tablets[("B", n)].commit(sheet())["ok"]
     assert room.tablets[("B", 1)].reveal(round_id)["ok"]
     assert room.act("finalise", round_id=round_id)["error"]["code"] == "reason_required"
-    room.ok("finalise", round_id=round_id, reason="评委2 平板损坏")
+    room.confirm(room.ok("finalise", round_id=round_id, reason="评委2 平板损坏"))
     result = room.board_room("B")["round"]["result"]
     assert [e["status"] for e in result["entries"]] == ["scored", "unrevealed"]
 
@@ -317,7 +322,7 @@ def test_a_mismatched_opening_is_refused_logged_and_shown(room: Room) -> None:
     logged = room.event.audit("opening_refused")
     assert logged and logged[-1]["disposition"] == "refused"
     assert room.tablets[("B", 2)].reveal(round_id)["ok"]
-    room.ok("finalise", round_id=round_id, reason="评委1 揭晓不符")
+    room.confirm(room.ok("finalise", round_id=round_id, reason="评委1 揭晓不符"))
     statuses = [e["status"] for e in room.board_room("B")["round"]["result"]["entries"]]
     assert statuses == ["mismatch", "scored"]
 
@@ -436,8 +441,13 @@ def test_reissuing_a_seat_cuts_off_the_old_device(room: Room, app: Flask) -> Non
     round_id = room.start_round("A")
     seat_id = last(room.organiser, "/organiser", "console")["rooms"][0]["seats"][0]["id"]
     ack = room.ok("reissue", seat_id=seat_id)
-    assert "/enrol/" in ack["url"]
+    # Nothing happens until a monitor confirms: the old tablet still works.
+    assert old.client.is_connected("/rater") and old.view()["round"]["id"] == round_id
+    board = last(room.observer, "/observer", "board")
+    assert [a["action"] for a in board["approvals"]] == ["reissue_seat"]
+    room.confirm(ack)
     assert not old.client.is_connected("/rater")
+    assert last(room.observer, "/observer", "board")["approvals"] == []
     stale_token = room.event.token("A", 1)
     refused = app.test_client().post(
         "/api/enrol", json={"token": stale_token, "public_key": Device().public_key}

@@ -102,15 +102,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(instance: Path, port: int, **extra_env: str) -> subprocess.Popen:
-    """``kiosk serve`` on ``port``, once it answers (``extra_env``: e.g. KIOSK_CRASH_AT)."""
+def start_server(
+    instance: Path, port: int, *options: str, scheme: str = "http", **extra_env: str
+) -> subprocess.Popen:
+    """`kiosk serve` on ``instance`` (more ``options`` for it, ``extra_env`` in its
+    environment: e.g. KIOSK_CRASH_AT), once its sign-in page answers; its output goes to
+    ``server.log`` in the instance folder."""
     env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance), **extra_env}
     log = instance / "server.log"
-    process = start_kiosk("serve", "--port", str(port), env=env, log=log)
-    deadline = time.monotonic() + 20
+    process = start_kiosk("serve", "--port", str(port), *options, env=env, log=log)
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:
+            if requests.get(f"{scheme}://127.0.0.1:{port}/login", timeout=1).status_code == 200:
                 return process
         except requests.ConnectionError:
             time.sleep(0.1)

@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from kiosk_server import create_app, interview
 from kiosk_server.enrolment import authenticate_seat
 from kiosk_server.live import socketio, store
-from rater_client.client import Device, bound_fields, sealed_sheet
+from rater_client.client import Device, binding, sealed_sheet
 from seal.signing import load_public_key
 
 from .conftest import Event, sign_in
@@ -180,7 +180,7 @@ class InterviewRoom(RuleBasedStateMachine):
             return
         if current["mine"] == "recusal":
             return
-        bound = bound_fields(view)
+        bound = binding(view)
         sealed = sealed_sheet(bound, items)
         ack = tablet.send(
             "commit", {"type": "commitment", **bound, "commitment": sealed["commitment"]}

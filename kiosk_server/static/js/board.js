@@ -1,7 +1,7 @@
 /* The observer screen: redrawn from each "board" snapshot, live, no polling. */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished } = window.Kiosk;
+  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws, describeApproval } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("board-room");
   const rooms = new Map();
@@ -49,10 +49,34 @@ document.addEventListener("DOMContentLoaded", () => {
       const result = field(node, "result");
       result.replaceChildren();
       if (room.round && room.round.result) result.append(renderResult(room.round.result));
-      renderFinished(field(node, "finished"), room.finished);
+      renderFinished(field(node, "finished"), room.finished, board.names);
     }
+    const lot = document.getElementById("lot");
+    renderDraws(lot, board.draws);
+    // While parties commit and reveal, the draw is what the room watches: put it first.
+    const drawing = board.draws.some((d) => d.state === "committing" || d.state === "revealing");
+    if (drawing) roomsBox.before(lot); else roomsBox.after(lot);
+    const asks = document.getElementById("approvals");
+    asks.hidden = board.approvals.length === 0;
+    asks.replaceChildren(el("h2", { text: t("approval.title") }), ...board.approvals.map((a) =>
+      el("div", { class: "approval", "data-approval": a.id, "data-action": a.action },
+        el("p", { class: "approval-text", text: describeApproval(a) }),
+        el("button", { type: "button", class: "primary big", "data-act": "approve", "data-id": a.id, text: t("approval.confirm") }),
+        el("button", { type: "button", class: "big", "data-act": "decline", "data-id": a.id, text: t("approval.decline") }))),
+      el("p", { class: "error", role: "alert", id: "approval-error" }));
+    document.getElementById("ended").hidden = !board.event.interviews_ended;
   }
 
   const socket = connect("/observer");
   socket.on("board", draw);
+  document.getElementById("approvals").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-act]");
+    if (!button) return;
+    const event = button.dataset.act === "approve" ? "approve" : "decline";
+    if (event === "approve" && !window.confirm(t("approval.confirm_prompt"))) return;
+    socket.timeout(10000).emit(event, { approval_id: Number(button.dataset.id) }, (err, ack) => {
+      const box = document.getElementById("approval-error");
+      if (box) box.textContent = err ? t("console.connection_lost") : (ack && !ack.ok ? ack.error.message : "");
+    });
+  });
 });

@@ -23,8 +23,12 @@ window.Kiosk = (() => {
 
   const field = (root, name) => root.querySelector(`[data-field="${name}"]`);
 
+  /* One socket per namespace and page, shared by every script that asks for it. */
+  const sockets = {};
   function connect(namespace) {
+    if (sockets[namespace]) return sockets[namespace];
     const socket = io(namespace, { transports: ["websocket"], auth: { lang } });
+    sockets[namespace] = socket;
     const banner = document.getElementById("offline");
     socket.on("connect", () => { banner.hidden = true; });
     socket.on("disconnect", () => { banner.hidden = false; });
@@ -66,12 +70,66 @@ window.Kiosk = (() => {
     return box;
   }
 
-  function renderFinished(tbody, finished) {
+  function renderFinished(tbody, finished, names) {
     tbody.replaceChildren(...finished.map((f) => el("tr", {},
-      el("td", { text: t("round.number_value", { n: f.draw_number }) }),
+      el("td", { text: t("round.number_value", { n: f.draw_number }) + (names && names[f.draw_number] ? " " + names[f.draw_number] : "") }),
       el("td", { class: "num", text: f.mean ?? "—" }),
       el("td", { class: "num", text: String(f.counted) }))));
   }
 
-  return { t, el, field, connect, lang, roomState, renderResult, renderFinished };
+  /* The lot draw as every screen shows it: pool digest, parties' commitments and reveals,
+     refusals, attempts, the key string, each step's digest and the resulting order. */
+  function renderDraw(draw) {
+    const box = el("section", { class: "lot card", "data-purpose": draw.purpose, "data-state": draw.state });
+    const parts = [
+      el("h2", { text: t("lot.purpose." + draw.purpose) + " · " + t("lot.state." + draw.state) }),
+      el("p", { class: "lot-attempt", text: t("lot.attempt", { attempt: draw.attempt, attempts: draw.attempts }) }),
+    ];
+    if (draw.reason) parts.push(el("p", { class: "lot-reason", text: t("lot.reason", { reason: draw.reason }) }));
+    parts.push(el("p", { text: t(draw.purpose === "raters" ? "lot.pool_raters" : "lot.pool", { n: draw.pool_size }) }),
+      el("p", { class: "mono small" }, t("lot.pool_digest") + " ", el("span", { "data-field": "pool-digest", text: draw.pool_digest })),
+      el("p", { class: "muted small", text: t("lot.pool_note") }),
+      el("h3", { text: t("lot.parties") }),
+      el("ol", { class: "lot-parties" }, ...draw.parties.map((p) => el("li", { "data-position": p.position, "data-committed": p.commitment ? "yes" : "no" },
+        el("strong", { text: p.label }), " ",
+        p.commitment ? el("span", { class: "mono small", text: t("lot.commitment") + " " + p.commitment }) : el("span", { class: "muted", text: t("lot.waiting_commit") }),
+        p.value !== null ? el("span", { class: "lot-value", text: " · " + t("lot.value") + " " + p.value + " / " + p.salt }) : (p.commitment ? el("span", { class: "muted", text: " · " + t("lot.waiting_reveal") }) : null),
+        p.refused ? el("span", { class: "error lot-refused", text: " · " + t("lot.refused", { n: p.refused }) }) : null))));
+    if (draw.key && draw.placement) {
+      parts.push(el("p", {}, t("lot.key") + " ", el("code", { "data-field": "key", text: draw.key })),
+        el("h3", { text: t("lot.placement") }),
+        el("ul", { class: "lot-placement", "data-field": "placement" }, ...draw.placement.rooms.map((room) => el("li", { "data-room": room.code },
+          el("strong", { text: room.name + "：" }),
+          room.raters.map((r) => t("console.seat", { n: r.seat }) + " " + r.name + "（" + r.unit + "）").join("，") || t("checkin.none")))),
+        draw.placement.reserves.length ? el("p", { class: "lot-reserves", text: t("lot.reserves", { names: draw.placement.reserves.map((r) => r.name).join("，") }) }) : null,
+        el("div", { class: "lot-recompute" }, el("p", { text: t("lot.recompute") }), el("code", { class: "small", text: draw.command })));
+    } else if (draw.key) {
+      const numbers = draw.steps.map((s, i) => el("li", {}, el("span", { class: "num", text: String(i + 1) }), " ← " + s.selected));
+      parts.push(el("p", {}, t("lot.key") + " ", el("code", { "data-field": "key", text: draw.key })),
+        el("details", {}, el("summary", { text: t("lot.steps") }),
+          el("ol", { class: "mono small lot-steps" }, ...draw.steps.map((s) => el("li", { text: s.digest + " mod " + s.remaining + " → " + s.selected })))),
+        el("h3", { text: t("lot.order") }),
+        el("ol", { class: "lot-order", "data-field": "order" }, ...numbers),
+        el("div", { class: "lot-recompute" },
+          el("img", { src: "/observer/lot.svg?draw=" + draw.id, alt: "", width: 180, height: 180 }),
+          el("div", {}, el("p", { text: t("lot.recompute") }), el("code", { class: "small", text: draw.command }))));
+    }
+    box.replaceChildren(...parts.filter(Boolean));
+    return box;
+  }
+
+  /* A two-person request in words: what the organiser asked, and why. */
+  function describeApproval(a) {
+    const s = a.summary;
+    const what = t("approval.action." + a.action, { round: s.round ?? "", room: s.room ?? "", seat: s.seat ?? "", purpose: s.purpose ? t("lot.purpose." + s.purpose) : "" });
+    return s.reason ? what + " — " + t("approval.reason", { reason: s.reason }) : what;
+  }
+
+  /* Every draw (the interview order, then the raters' rooms) into one container. */
+  function renderDraws(container, draws) {
+    container.hidden = draws.length === 0;
+    container.replaceChildren(...draws.map(renderDraw));
+  }
+
+  return { t, el, field, connect, lang, roomState, renderResult, renderFinished, renderDraws, describeApproval };
 })();

@@ -1,15 +1,15 @@
 /* The organiser console: acts through socket events with acks; redrawn from "console". */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished } = window.Kiosk;
+  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws, describeApproval } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("room-template");
   const nodes = new Map();
   let latest = null;
   const socket = connect("/organiser");
 
-  function act(event, payload, node) {
-    const error = node ? field(node, "error") : null;
+  function act(event, payload, node, box) {
+    const error = box || (node ? field(node, "error") : null);
     return new Promise((resolve) => {
       socket.timeout(10000).emit(event, payload, (err, ack) => {
         if (err || !ack || !ack.ok) {
@@ -63,8 +63,10 @@ document.addEventListener("DOMContentLoaded", () => {
           const reason = field(node, "reason").value.trim();
           if (!reason) { field(node, "error").textContent = t("error.reason_required"); break; }
           const event = round.state === "revealing" ? "finalise" : "close";
-          if (await act(event, { round_id: round.id, reason }, node)) {
+          const ack = await act(event, { round_id: round.id, reason }, node);
+          if (ack) {
             field(node, "close-early").hidden = true; field(node, "reason").value = "";
+            if (ack.pending) field(node, "error").textContent = t("approval.asked");
           }
           break;
         }
@@ -72,7 +74,7 @@ document.addEventListener("DOMContentLoaded", () => {
         case "reissue": {
           if (!window.confirm(t("console.reissue_confirm"))) break;
           const ack = await act("reissue", { seat_id: parseInt(button.dataset.seat, 10) }, node);
-          if (ack) field(node, "error").textContent = ack.url;
+          if (ack) field(node, "error").textContent = t("approval.asked");
           break;
         }
       }
@@ -117,13 +119,55 @@ document.addEventListener("DOMContentLoaded", () => {
       const result = field(node, "result");
       result.replaceChildren();
       if (round && round.result) result.append(renderResult(round.result));
-      renderFinished(field(node, "finished"), room.finished);
+      renderFinished(field(node, "finished"), room.finished, view.names);
     }
+    renderDraws(document.getElementById("lot"), view.draws);
+    const drawing = view.draws.some((d) => d.state === "committing" || d.state === "revealing");
+    const started = view.rooms.some((r) => r.round || r.finished.length);
+    document.getElementById("lot-start").hidden = drawing || started;
+    document.getElementById("lot-void").hidden = !drawing;
+    document.getElementById("lot-sheet-link").hidden = !drawing;
+    document.getElementById("end-interviews").hidden = view.event.interviews_ended;
+    document.getElementById("ended-note").hidden = !view.event.interviews_ended;
+    const asks = document.getElementById("approvals");
+    asks.hidden = view.approvals.length === 0;
+    document.getElementById("approval-list").replaceChildren(...view.approvals.map((a) => el("li", { "data-approval": a.id },
+      describeApproval(a) + " ",
+      el("button", { type: "button", class: "link", "data-withdraw": a.id, text: t("approval.withdraw") }))));
     document.getElementById("observers").replaceChildren(...view.observers.map((o) =>
-      el("li", {}, o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
+      el("li", { "data-role": o.role }, ({ checkin: t("checkin.title") + " ", auditor: t("audit.role") + " " }[o.role] || "") + o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
   }
 
   socket.on("console", draw);
+  document.getElementById("approval-list").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-withdraw]");
+    if (button) act("withdraw", { approval_id: Number(button.dataset.withdraw) }, null, document.getElementById("approval-error"));
+  });
+  const lotError = document.getElementById("lot-error");
+  const lotAct = (event, payload) => act(event, payload, null, lotError);
+  document.getElementById("lot-start").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const parties = document.getElementById("lot-parties").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    const purpose = document.getElementById("lot-purpose").value;
+    const ack = await lotAct("lot_start", { parties, purpose, reason: document.getElementById("lot-reason").value });
+    if (ack) { document.getElementById("lot-reason").value = ""; window.open(ack.sheet, "_blank"); }
+  });
+  document.getElementById("lot-void").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const reason = document.getElementById("lot-void-reason").value.trim();
+    if (!reason) { lotError.textContent = t("error.reason_required"); return; }
+    if (await lotAct("lot_void", { reason })) document.getElementById("lot-void-reason").value = "";
+  });
+  for (const [button, event, out] of [["new-checkin", "new_checkin", "checkin-link"], ["new-auditor", "new_auditor", "auditor-link"]]) {
+    document.getElementById(button).addEventListener("click", async () => {
+      const ack = await act(event, {}, null);
+      if (ack) document.getElementById(out).textContent = ack.url;
+    });
+  }
+  document.getElementById("end-interviews").addEventListener("click", async () => {
+    if (!window.confirm(t("interviews.end_confirm"))) return;
+    await act("end_interviews", {}, null, document.getElementById("end-error"));
+  });
   document.getElementById("new-observer").addEventListener("click", async () => {
     const ack = await act("new_observer", {}, null);
     if (ack) document.getElementById("observer-link").textContent = ack.url;
