@@ -86,6 +86,8 @@ class InterviewRoom(RuleBasedStateMachine):
         self.app = self._boot()
         self.event = Event(self.app)
         self.organiser = self._organiser()
+        self.monitor_credential = self._monitor_credential()
+        self.monitor = self._monitor()
         self.tablets: dict[tuple[str, int], Tablet] = {}
         self.acked: list[tuple[str, int, str]] = []  # (table, seat id, nonce)
         # what each seat sealed per round (its latest accepted sheet), and what it opened
@@ -102,6 +104,22 @@ class InterviewRoom(RuleBasedStateMachine):
             self.app, namespace="/organiser", flask_test_client=http
         )
 
+    def _monitor_credential(self) -> str:
+        """The observer screen's device credential (its link works once)."""
+        http = self.app.test_client()
+        assert http.post(f"/observe/{self.event.observer_token}").status_code == 302
+        cookie = http.get_cookie("kiosk_observer")
+        assert cookie is not None
+        return cookie.value
+
+    def _monitor(self) -> SocketIOTestClient:
+        """The monitor's observer screen, which confirms two-person acts."""
+        client = socketio(self.app).test_client(
+            self.app, namespace="/observer", auth={"credential": self.monitor_credential}
+        )
+        assert client.is_connected("/observer")
+        return client
+
     def _connect(self, tablet: Tablet) -> None:
         tablet.client = socketio(self.app).test_client(
             self.app, namespace="/rater", auth={"credential": tablet.credential}
@@ -110,6 +128,15 @@ class InterviewRoom(RuleBasedStateMachine):
 
     def act(self, event: str, **payload: Any) -> dict[str, Any]:
         return self.organiser.emit(event, payload, namespace="/organiser", callback=True)  # type: ignore[no-any-return]
+
+    def two_person(self, event: str, **payload: Any) -> None:
+        """An act the organiser asks for and a monitor confirms on the observer screen."""
+        asked = self.act(event, **payload)
+        assert asked["ok"] and asked.get("pending"), asked
+        reply = self.monitor.emit(
+            "approve", {"approval_id": asked["pending"]}, namespace="/observer", callback=True
+        )
+        assert reply["ok"], reply
 
     def teardown(self) -> None:
         store(self.app).close()
@@ -240,6 +267,7 @@ class InterviewRoom(RuleBasedStateMachine):
         self.event.app = self.app
         event("the server restarted")
         self.organiser = self._organiser()
+        self.monitor = self._monitor()
         for tablet in self.tablets.values():
             if tablet.client is not None:
                 self._connect(tablet)
@@ -248,14 +276,14 @@ class InterviewRoom(RuleBasedStateMachine):
     def close_early(self, room: str) -> None:
         current = self._current(room)
         if current is not None and current["state"] == "open":
-            assert self.act("close", round_id=current["id"], reason="评委临时离场")["ok"]
+            self.two_person("close", round_id=current["id"], reason="评委临时离场")
 
     @rule(room=st.sampled_from(ROOMS))
     def finalise(self, room: str) -> None:
         """Give up on openings that never came (a tablet that does not come back)."""
         current = self._current(room)
         if current is not None and current["state"] == "revealing":
-            assert self.act("finalise", round_id=current["id"], reason="平板未返回")["ok"]
+            self.two_person("finalise", round_id=current["id"], reason="平板未返回")
 
     def _current(self, room: str) -> dict[str, Any] | None:
         return store(self.app).row(
