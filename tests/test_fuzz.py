@@ -24,7 +24,7 @@ from flask import Flask
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kiosk_server import observer, organiser, rater
+from kiosk_server import checkin, observer, organiser, rater
 from kiosk_server.i18n import CATALOG
 from kiosk_server.limits import TokenBucket
 from kiosk_server.live import store
@@ -52,7 +52,7 @@ EVENTS = {  # every client event each namespace handles
         for name in dir(module.Live)
         if name.startswith("on_") and name not in ("on_connect", "on_disconnect")
     )
-    for module in (organiser, rater, observer)
+    for module in (organiser, rater, observer, checkin)
 }
 
 # --- strategies --------------------------------------------------------------------------
@@ -252,10 +252,31 @@ def test_every_rater_event_answers_garbage_with_a_documented_refusal(
     assert_still_serving(scene)
 
 
-def test_the_observer_namespace_ignores_every_event(
+@pytest.mark.parametrize("name", EVENTS["/observer"])
+def test_every_observer_event_answers_garbage_with_a_documented_refusal(
+    scene: Room, errors: Callable[[], list[str]], name: str
+) -> None:
+    """A monitor's answers to two-person acts: one real request waits among the ids."""
+    current = scene.board_room("A")["round"]
+    asked = scene.ok("close", round_id=current["id"], reason="评委离场")
+    ids = st.sampled_from([asked["pending"], asked["pending"] + 1, 0, -1, 2**63])
+    facts = Facts(scene.app)
+    state = {"now": facts.now()}
+
+    @FUZZ
+    @given(args=arguments(shaped({"approval_id": ids})))
+    def emit(args: list[Any]) -> None:
+        ack = scene.observer.emit(name, *args, namespace="/observer", callback=True)
+        state["now"] = check_answer(ack, state["now"], facts, errors)
+
+    emit()
+    assert_still_serving(scene)
+
+
+def test_the_observer_namespace_ignores_every_other_event(
     scene: Room, errors: Callable[[], list[str]]
 ) -> None:
-    assert EVENTS["/observer"] == []  # it takes no client events
+    assert EVENTS["/observer"] == ["approve", "decline"]  # a monitor's answers, nothing else
     facts = Facts(scene.app)
     before = facts.now()
 
@@ -265,14 +286,39 @@ def test_the_observer_namespace_ignores_every_event(
         args=arguments(values),
     )
     def emit(name: str, args: list[Any]) -> None:
-        if name in ("connect", "disconnect", "message"):
-            return  # reserved by Socket.IO itself
+        if name in ("connect", "disconnect", "message", *EVENTS["/observer"]):
+            return  # reserved by Socket.IO itself, or handled (the test above)
         assert not scene.observer.emit(name, *args, namespace="/observer", callback=True)
         assert errors() == []
 
     emit()
     assert facts.now() == before
     assert scene.observer.is_connected("/observer")
+
+
+@pytest.mark.parametrize("name", EVENTS["/checkin"])
+def test_every_checkin_event_answers_garbage_with_a_documented_refusal(
+    scene: Room, errors: Callable[[], list[str]], name: str
+) -> None:
+    url = scene.ok("new_checkin", label="检录台")["url"]
+    http = scene.app.test_client()
+    assert http.post(url[url.index("/checkin/") :]).status_code == 302
+    desk = scene._client("/checkin", flask_test_client=http)
+    ids = st.sampled_from([*scene.event.rooms.values(), 1, 2, 3, 99])
+    payload = shaped(
+        {"room_id": ids, "round_id": ids, "draw_number": st.sampled_from([None, 1, 2, 3, 99])}
+    )
+    facts = Facts(scene.app)
+    state = {"now": facts.now()}
+
+    @FUZZ
+    @given(args=arguments(payload))
+    def emit(args: list[Any]) -> None:
+        ack = desk.emit(name, *args, namespace="/checkin", callback=True)
+        state["now"] = check_answer(ack, state["now"], facts, errors)
+
+    emit()
+    assert_still_serving(scene)
 
 
 def assert_still_serving(scene: Room) -> None:
