@@ -25,7 +25,7 @@ from .instance import (
     ensure_instance,
     token_key,
 )
-from .live import Presence
+from .live import Presence, refuse_malformed_packets
 from .storage import Store
 
 # Threading mode: one OS thread per socket is ample for a room of tablets and keeps the
@@ -95,6 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # set by kiosk serve when it speaks HTTPS
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        ASYNC_MODE=ASYNC_MODE,  # benchmarks/load.py measures the others against it
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("KIOSK")
@@ -108,13 +109,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # One SocketIO per app (not a module singleton) so tests can build many apps.
     socketio = SocketIO(
         app,
-        async_mode=ASYNC_MODE,
+        async_mode=app.config["ASYNC_MODE"],
         cors_allowed_origins=None,  # same origin only
         max_http_buffer_size=MAX_MESSAGE_BYTES,
         logger=False,
         engineio_logger=False,
     )
     app.extensions["socketio"] = socketio
+    refuse_malformed_packets(socketio)
     networks = app.config["ALLOWED_NETWORKS"]
     if isinstance(networks, str):
         networks = [n.strip() for n in networks.split(",") if n.strip()]

@@ -95,7 +95,9 @@ def csrf_ok() -> bool:
     a failure in their own way, e.g. a ballot that must keep the evaluator's marks, ask
     this themselves)."""
     sent = request.form.get("csrf", "")
-    return bool(sent) and hmac.compare_digest(sent, str(session.get("csrf", "")))
+    expected = str(session.get("csrf", "")).encode()
+    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
+    return bool(sent) and hmac.compare_digest(sent.encode(), expected)
 
 
 def limiter(kind: str) -> FailureLimiter:

@@ -130,7 +130,7 @@ def _room(db: sqlite_utils.Database, room: dict[str, Any], threshold: int) -> di
             inside = {**entry, "round_id": p["round_id"], "state": p["state"]}
         else:
             row = next(iter(db.query("SELECT * FROM round WHERE id = ?", [p["round_id"]])))
-            result = interview.round_result(db, row, threshold)
+            result = interview.closed_result(db, row, threshold)
             finished.append(
                 {
                     **entry,

@@ -97,6 +97,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "tablet.recuse_confirm": "确认对本考生回避？回避后不能再评分。",
         "tablet.recuse_reason": "回避原因（选填）",
         "tablet.offline": "网络已断开，正在重连……",
+        "tablet.offline_waiting": (
+            "网络已断开：{n} 份提交已保存在本平板，恢复连接后自动发送，无需操作"
+        ),
+        "tablet.sending": "正在发送 {n} 份已保存的提交……",
+        "tablet.queued": "评分已封存并保存在本平板，等待发送",
+        "tablet.queued_recusal": "回避申请已保存在本平板，等待发送",
         "tablet.your_total": "您的评分合计：{total}",
         "tablet.fill_all": "还有 {n} 项未评分",
         "enrol.title": "平板登记",
@@ -266,6 +272,13 @@ CATALOG: dict[str, dict[str, str]] = {
         "tablet.recuse_confirm": "Recuse yourself for this candidate? You cannot score afterwards.",
         "tablet.recuse_reason": "Reason (optional)",
         "tablet.offline": "Offline, reconnecting…",
+        "tablet.offline_waiting": (
+            "Offline: {n} submission(s) saved on this tablet; they are sent by themselves"
+            " when the connection returns, nothing to do"
+        ),
+        "tablet.sending": "Sending {n} saved submission(s)…",
+        "tablet.queued": "Score sealed and saved on this tablet, waiting to be sent",
+        "tablet.queued_recusal": "Recusal saved on this tablet, waiting to be sent",
         "tablet.your_total": "Your total: {total}",
         "tablet.fill_all": "{n} item(s) not scored yet",
         "enrol.title": "Enrol tablet",

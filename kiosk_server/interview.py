@@ -33,6 +33,7 @@ from ballot.scoring import (
 from seal.record import BOUND_FIELDS, commitment, rubric_version
 from seal.signing import canonical, load_public_key, sign, unb64u, verify
 
+from . import faults
 from .audit import record, record_refusal
 from .ceremony import draws_view
 from .errors import UserError
@@ -519,29 +520,35 @@ def _check_binding(
 
 
 def _duplicate(
-    store: Store, db: sqlite_utils.Database, seat: Seat, envelope: dict
+    store: Store, db: sqlite_utils.Database, seat: Seat, envelope: dict, body: dict
 ) -> dict[str, Any] | None:
-    """The very same envelope sent again (a lost ack): answer it as the first time."""
+    """The very same envelope sent again (a lost ack, a tablet's outbox re-sending after a
+    reconnect or a server restart): answer it as the first time, marked ``duplicate``.
+
+    The idempotency key is the seat's nonce: ``commitment`` holds UNIQUE(seat_id, nonce)
+    and ``opening`` UNIQUE(commitment_id), so a re-sent envelope can never be stored twice;
+    looking it up by that key first is what lets the answer be the same even after the
+    round moved on. The same nonce in a *different* envelope is refused as ``replayed``."""
     text = canonical(envelope).decode("utf-8")
     found = _one(
         db,
-        "SELECT round_id, kind, leaf FROM commitment WHERE seat_id = ? AND envelope = ?",
-        [seat.id, text],
+        "SELECT round_id, kind, version, leaf, envelope FROM commitment"
+        " WHERE seat_id = ? AND nonce = ?",
+        [seat.id, body["nonce"]],
     )
     kind = found["kind"] if found else None
     if found is None:
         found = _one(
             db,
-            "SELECT c.round_id, opening.leaf FROM opening JOIN commitment c"
-            " ON c.id = opening.commitment_id WHERE c.seat_id = ?"
-            " AND opening.envelope = ?",
-            [seat.id, text],
+            "SELECT c.round_id, opening.leaf, opening.envelope FROM opening JOIN commitment c"
+            " ON c.id = opening.commitment_id WHERE c.seat_id = ? AND opening.nonce = ?",
+            [seat.id, body["nonce"]],
         )
         kind = "opening"
-    if found is None:
+    if found is None or found["envelope"] != text:
         return None
     state = _one(db, "SELECT state FROM round WHERE id = ?", [found["round_id"]])
-    return {
+    ack = {
         "ok": True,
         "round_id": found["round_id"],
         "kind": kind,
@@ -549,6 +556,9 @@ def _duplicate(
         "round_closed": bool(state and state["state"] != "open"),
         "receipt": receipt(store, db, seat.event_id, found["leaf"]),
     }
+    if kind != "opening":
+        ack["version"] = found["version"]
+    return ack
 
 
 def _round_for(db: sqlite_utils.Database, seat: Seat, round_id: object) -> dict[str, Any]:
@@ -588,8 +598,11 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         raise UserError("malformed", field="commitment")
     if kind == "recusal":
         _reason(body.get("reason"), required=False)
-    with store.write() as db:
-        duplicate = _duplicate(store, db, seat, envelope)
+
+    def work(db: sqlite_utils.Database) -> dict[str, Any]:
+        # In a batch, a re-sent envelope finds its first copy whether an earlier batch
+        # committed it or an earlier job of this same batch has just written it.
+        duplicate = _duplicate(store, db, seat, envelope, body)
         if duplicate:
             return duplicate
         found = _round_for(db, seat, body["round"])
@@ -632,22 +645,31 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         closed = _pending_count(db, found["id"]) == 0
         if closed:
             _announce_close(store, db, found, None, "system")
-    return {
-        "ok": True,
-        "round_id": found["id"],
-        "kind": kind,
-        "version": version,
-        "duplicate": False,
-        "round_closed": closed,
-        "receipt": proof,
-    }
+        # Written in this job's savepoint; its batch's COMMIT has not run yet.
+        faults.passing("commit.before_commit")
+        return {
+            "ok": True,
+            "round_id": found["id"],
+            "kind": kind,
+            "version": version,
+            "duplicate": False,
+            "round_closed": closed,
+            "receipt": proof,
+        }
+
+    # Group commit: acknowledged after its batch's COMMIT (Store.group).
+    ack = store.group(work)
+    if not ack["duplicate"]:
+        faults.passing("commit.after_commit")  # committed, not yet acknowledged
+    return ack
 
 
 def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     """Take the opening of this seat's final commitment, once its round has closed."""
     envelope, body, key = _body(store, seat, payload, "reveal")
-    with store.write() as db:
-        duplicate = _duplicate(store, db, seat, envelope)
+
+    def work(db: sqlite_utils.Database) -> dict[str, Any]:
+        duplicate = _duplicate(store, db, seat, envelope, body)
         if duplicate:
             return duplicate
         found = _round_for(db, seat, body["round"])
@@ -681,14 +703,20 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
         done = all(c["kind"] != "score" or c["id"] in opened for c in _latest(db, found["id"]))
         if done:
             _finish(store, db, found, "system")
-    return {
-        "ok": True,
-        "round_id": found["id"],
-        "kind": "opening",
-        "duplicate": False,
-        "round_closed": True,
-        "receipt": proof,
-    }
+        faults.passing("reveal.before_commit")  # in its savepoint, before the batch's COMMIT
+        return {
+            "ok": True,
+            "round_id": found["id"],
+            "kind": "opening",
+            "duplicate": False,
+            "round_closed": True,
+            "receipt": proof,
+        }
+
+    ack = store.group(work)  # acknowledged after its batch's COMMIT
+    if not ack["duplicate"]:
+        faults.passing("reveal.after_commit")  # committed, not yet acknowledged
+    return ack
 
 
 def _accepted(
@@ -808,6 +836,21 @@ def round_result(db: sqlite_utils.Database, round_row: dict[str, Any], threshold
     return result
 
 
+def closed_result(db: sqlite_utils.Database, round_row: dict[str, Any], threshold: int) -> dict:
+    """``round_result`` for the screens, remembered per connection: a closed round's result
+    never changes (nothing is accepted for it any more), while recomputing every finished
+    round made each board cost more as the day went on. Never remembered inside a
+    transaction, which may yet roll back."""
+    cache: dict[tuple[int, int], dict] = db.__dict__.setdefault("kiosk_closed_results", {})
+    key = (round_row["id"], threshold)
+    found = cache.get(key)
+    if found is None:
+        found = round_result(db, round_row, threshold)
+        if not db.conn.in_transaction:
+            cache[key] = found
+    return dict(found)
+
+
 def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) -> dict[int, str]:
     if round_row is None or round_row["state"] == RoundState.CALLED:
         return {}
@@ -855,13 +898,13 @@ def room_status(
             "state": current["state"],
         }
         if current["state"] == RoundState.CLOSED:
-            round_view["result"] = round_result(db, current, threshold)
+            round_view["result"] = closed_result(db, current, threshold)
     finished = []
     for r in db.query(
         "SELECT * FROM round WHERE room_id = ? AND state = 'closed' ORDER BY closed_at, id",
         [room["id"]],
     ):
-        res = round_result(db, r, threshold)
+        res = closed_result(db, r, threshold)
         finished.append(
             {
                 "draw_number": r["draw_number"],

@@ -2,7 +2,9 @@
 
 Pushes are whole snapshots built by ``interview`` views, so a screen that missed an
 event is corrected by the next one, and a reconnecting client is brought up to date by
-the snapshot sent at connect.
+the snapshot sent at connect. The screens' snapshots (board, console, check-in) cover
+the whole event and cost the most to build, so in bursts they are coalesced: at most
+one per ``PUSH_GAP_S``, and the last state always goes out (``Pushes``).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import engineio.packet
 from flask import Flask, Response, current_app, request
 from flask_socketio import Namespace, SocketIO
 
@@ -77,10 +81,79 @@ def event_id(app: Flask | None = None) -> int | None:
     return int(rows[0]["id"]) if len(rows) == 1 else None
 
 
-def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool = True) -> None:
-    """Push fresh snapshots: the board to observers, the console to organisers, and, when
-    ``tablets``, each tablet of ``room_id`` (every room when None) its own view."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+# Screens get at most one snapshot per gap (~20 a second) while changes pour in.
+PUSH_GAP_S = 0.05
+
+
+class Pushes:
+    """Coalesces the screens' snapshots of one app's event.
+
+    A change asks for a push; the push is built and sent in the background, at once
+    when the screens heard nothing for ``PUSH_GAP_S``, else at the end of the gap. It is
+    built only then, so it carries every change asked for before it (the last state
+    always goes out), and one at a time, so a screen never receives an older snapshot
+    after a newer one. The caller (an act about to be acknowledged) never waits for it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._building = threading.Lock()
+        self._last = float("-inf")  # when the last push finished
+        self._due = False  # a push is scheduled and not yet being built
+        self._idle = threading.Event()
+        self._idle.set()
+        # Tablet views are built and sent under this lock, so two acts racing cannot
+        # deliver an older view after a newer one (the last one sent is the latest).
+        self.tablets = threading.Lock()
+
+    def request(self, app: Flask) -> None:
+        with self._lock:
+            if self._due:
+                return  # the scheduled push is built after this change: it carries it
+            self._due = True
+            self._idle.clear()
+            wait = max(self._last + PUSH_GAP_S - time.monotonic(), 0.0)
+        socketio(app).start_background_task(self._trailing, app, wait)
+
+    def _trailing(self, app: Flask, wait: float) -> None:
+        try:
+            if wait > 0:
+                socketio(app).sleep(wait)
+            self._building.acquire()
+            with self._lock:
+                self._due = False  # changes from here on need a push of their own
+            try:
+                _push_screens(app)
+            finally:
+                self._done()
+        except Exception as exc:  # noqa: BLE001 - a background push must not die silently
+            log.error("screen push failed: %s", type(exc).__name__)
+        finally:
+            with self._lock:
+                if not self._due:
+                    self._idle.set()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._last = time.monotonic()
+        self._building.release()
+
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until no trailing push is pending (tests read what screens received)."""
+        return self._idle.wait(timeout)
+
+
+def pushes(app: Flask | None = None) -> Pushes:
+    extensions = (app or current_app).extensions
+    found = extensions.get("kiosk.pushes")
+    if found is None:
+        found = extensions.setdefault("kiosk.pushes", Pushes())
+    return found  # type: ignore[no-any-return]
+
+
+def _push_screens(app: Flask) -> None:
+    """Build and send the board, the console (and its results), the check-in view and
+    each clerk device's own view, fresh."""
     ev = event_id(app)
     if ev is None:
         return
@@ -107,16 +180,78 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
         [ev],
     ):
         sio.emit("clerk", snapshot(clerk, app), to=f"clerk:{clerk['id']}", namespace="/clerk")
-    if not tablets:
+
+
+def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool = True) -> None:
+    """Push fresh snapshots: the board to observers, the console to organisers (both
+    coalesced, see ``Pushes``), and, when ``tablets``, each tablet of ``room_id`` (every
+    room when None) its own view, at once."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    ev = event_id(app)
+    if ev is None:
         return
-    sql = "SELECT seat.* FROM seat JOIN room ON room.id = seat.room_id WHERE room.event_id = ?"
-    params: list[Any] = [ev]
-    if room_id is not None:
-        sql += " AND seat.room_id = ?"
-        params.append(room_id)
-    for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
-        seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
-        sio.emit("state", interview.rater_view(st, seat), to=f"seat:{seat.id}", namespace="/rater")
+    if tablets:
+        # Tablets first: once a screen shows a change, the tablets have been sent it.
+        sio, st = socketio(app), store(app)
+        sql = "SELECT seat.* FROM seat JOIN room ON room.id = seat.room_id WHERE room.event_id = ?"
+        params: list[Any] = [ev]
+        if room_id is not None:
+            sql += " AND seat.room_id = ?"
+            params.append(room_id)
+        with pushes(app).tablets:
+            for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
+                seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
+                view = interview.rater_view(st, seat)
+                sio.emit("state", view, to=f"seat:{seat.id}", namespace="/rater")
+    pushes(app).request(app)
+
+
+def refuse_malformed_packets(sio: SocketIO) -> None:
+    """Malformed frames end their own connection, quietly, and nothing else.
+
+    A WebSocket frame Engine.IO cannot decode (no type digit, bad base64) raises out of
+    its connection loop: Werkzeug logs a traceback and the connection's writer thread
+    lingers until the ping timeout. A Socket.IO packet python-socketio cannot decode (a
+    bad type, an event with no array, a stray binary frame) raises inside the library,
+    which logs a traceback and carries on. Both are a broken or hostile client: one
+    warning line, and that connection closed. A packet whose binary attachments never
+    came is dropped with its connection (the library would keep it)."""
+    server = sio.server
+    websocket = server.eio._async["websocket"]
+
+    class CheckedWebSocket(websocket):  # type: ignore[misc, valid-type]
+        def wait(self) -> Any:
+            data = super().wait()
+            if data is not None:
+                try:
+                    engineio.packet.Packet(encoded_packet=data)
+                except (ValueError, TypeError, IndexError) as exc:
+                    log.warning("malformed Engine.IO frame (%s); connection closed", exc)
+                    return None  # as if the client had closed: the loop cleans up
+            return data
+
+    server.eio._async = {**server.eio._async, "websocket": CheckedWebSocket}
+    handle_message = server._handle_eio_message
+    handle_disconnect = server._handle_eio_disconnect
+
+    def on_message(eio_sid: str, data: Any) -> None:
+        try:
+            handle_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            log.warning(
+                "malformed Socket.IO packet (%s: %.80s); connection closed",
+                type(exc).__name__,
+                exc,
+            )
+            server._binary_packet.pop(eio_sid, None)
+            server.eio.disconnect(eio_sid)
+
+    def on_disconnect(eio_sid: str, reason: Any = None) -> None:
+        server._binary_packet.pop(eio_sid, None)
+        handle_disconnect(eio_sid, reason)
+
+    server.eio.on("message", on_message)
+    server.eio.on("disconnect", on_disconnect)
 
 
 def with_credential(response: Response, cookie: str, credential: str) -> Response:

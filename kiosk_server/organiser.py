@@ -130,6 +130,13 @@ def export() -> Any:
     return bundle_download("organiser")
 
 
+def _room_of(round_id: int) -> int | None:
+    """The room of a round an act has just changed: only that room's tablets need a new
+    view (None, every room, if it cannot be found)."""
+    found = store().row("SELECT room_id FROM round WHERE id = ?", [round_id])
+    return None if found is None else int(found["room_id"])
+
+
 class Live(Audience):
     """The ``/organiser`` namespace: signed-in organisers only."""
 
@@ -174,7 +181,7 @@ class Live(Audience):
     def on_open(self, *args: Any) -> dict[str, Any]:
         data = payload(args)
         interview.open_round(store(), self.identity(), data.get("round_id"), self.actor())
-        publish()
+        publish(room_id=_room_of(data["round_id"]))
         return {"ok": True}
 
     @guarded("close_round")
@@ -191,7 +198,7 @@ class Live(Audience):
                 {"round": data["round_id"], "reason": reason},
             )
         interview.close_round(store(), self.identity(), data.get("round_id"), None, self.actor())
-        publish()
+        publish(room_id=_room_of(data["round_id"]))
         return {"ok": True}
 
     @guarded("candidate_absent")
@@ -200,7 +207,7 @@ class Live(Audience):
         interview.mark_absent(
             store(), self.identity(), data.get("round_id"), data.get("reason"), self.actor()
         )
-        publish()
+        publish(room_id=_room_of(data["round_id"]))
         return {"ok": True}
 
     @guarded("finalise_round")
@@ -225,7 +232,7 @@ class Live(Audience):
             bool(data.get("paused", True)),
             self.actor(),
         )
-        publish()
+        publish(room_id=int(data["room_id"]))
         return {"ok": True}
 
     @guarded("reissue_seat")

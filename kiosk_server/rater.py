@@ -153,7 +153,7 @@ class Live(Audience):
         data = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
         leaf = data.get("leaf")
         seat = self.seat()
-        if isinstance(leaf, bool) or not isinstance(leaf, int) or leaf < 0:
+        if isinstance(leaf, bool) or not isinstance(leaf, int) or not 0 <= leaf < 2**62:
             raise UserError("malformed", field="leaf")
         owner = store().row(
             "SELECT json_extract(data, '$.actor') AS actor FROM log_leaf"
@@ -171,7 +171,12 @@ class Live(Audience):
             raise UserError("malformed")
         seat = self.seat()
         ack = interview.commit(store(), seat, args[0])
-        publish(room_id=seat.room_id)
+        # The tablets' views change only when the round closes; until then the ack is all
+        # the sender needs (it marks its sheet sent), and the screens get their tick.
+        if ack["round_closed"]:
+            publish(room_id=seat.room_id)
+        else:
+            publish(tablets=False)
         return ack
 
     @guarded("reveal")
@@ -186,5 +191,10 @@ class Live(Audience):
             interview.record_refused_opening(store(), err)
             publish(room_id=seat.room_id)
             return err.payload(self.lang())
-        publish(room_id=seat.room_id)
+        # The tablets' views change only when this opening publishes the result.
+        state = store().row("SELECT state FROM round WHERE id = ?", [ack["round_id"]])
+        if state is not None and state["state"] == interview.RoundState.CLOSED:
+            publish(room_id=seat.room_id)
+        else:
+            publish(tablets=False)
         return ack

@@ -41,6 +41,10 @@ def build_server(
 ) -> BaseWSGIServer:
     """A threaded server for ``app`` (port 0 picks a free one: see ``server_port``), over
     HTTPS when ``tls`` names a certificate and key."""
+    mode = app.extensions["socketio"].async_mode
+    if mode != "threading":
+        # gevent needs its own server and a monkey-patched process (benchmarks/load.py).
+        raise RuntimeError(f"Werkzeug's threaded server cannot carry async mode {mode!r}")
     return make_server(
         host, port, app, threaded=True, request_handler=RequestHandler, ssl_context=tls
     )

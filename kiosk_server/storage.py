@@ -3,21 +3,26 @@
 One connection for the whole process keeps us clear of SQLite's WAL-reset race
 (it needs two connections) and makes "one writer" true by construction. A write
 returns only after COMMIT, so whatever the caller acknowledges afterwards is on disk.
+Sealed submissions share their COMMITs (``Store.group``): one fsync per batch.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
-SCHEMA_VERSION = 4
+T = TypeVar("T")
+
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS setting (
@@ -257,6 +262,8 @@ CREATE TABLE IF NOT EXISTS log_leaf (
     hash BLOB NOT NULL,
     PRIMARY KEY (event_id, idx)
 );
+-- Views look up refused openings by type; without it each finished round scanned the log.
+CREATE INDEX IF NOT EXISTS log_leaf_type ON log_leaf(type);
 CREATE TABLE IF NOT EXISTS tree_head (
     id INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL REFERENCES event(id),
@@ -341,6 +348,29 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _off_the_hub(call: Callable[[], T]) -> T:
+    """Run a blocking call (COMMIT waits for fsync) in a real thread when gevent has
+    patched this process, so its other connections are served meanwhile; else here."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        import gevent
+
+        return gevent.get_hub().threadpool.apply(call)  # type: ignore[no-any-return]
+    return call()
+
+
+@dataclass
+class _Job:
+    """One submission waiting for its batch: its work, then its outcome."""
+
+    work: Callable[[sqlite_utils.Database], Any]
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # this caller runs the next batch
+    finished: bool = False  # its batch committed (or failed): result or error is set
+    result: Any = None
+    error: BaseException | None = None
+
+
 class Store:
     """The process's single SQLite connection and the lock that serialises its use."""
 
@@ -355,6 +385,11 @@ class Store:
         conn.execute("PRAGMA busy_timeout=5000")
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
+        # Group commit (``group``): submissions queued while a batch commits, and whether
+        # some caller is running batches now.
+        self._queue: list[_Job] = []
+        self._queued = threading.Lock()
+        self._leading = False
         # The server's signing key (set by the app) and each event's Merkle tree cache.
         self.server_key: Any = None
         self.trees: dict[int, Any] = {}
@@ -388,6 +423,85 @@ class Store:
         """One transaction; COMMIT has happened (and fsynced) when the block exits."""
         with self._lock, self.db.atomic():
             yield self.db
+
+    def group(self, work: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``work`` in a transaction shared with the other submissions that arrived
+        while the previous one committed: one COMMIT (one fsync) per batch instead of
+        one each. Returns only after its batch's COMMIT, so whatever the caller then
+        acknowledges is on disk. ``work`` runs in a savepoint of its own: if it raises,
+        only its writes are undone and the exception reaches its caller alone.
+
+        No thread of its own: the first caller to find nobody committing runs the
+        batch; when it is done it hands the next batch to one of those still waiting.
+        """
+        job = _Job(work)
+        with self._queued:
+            self._queue.append(job)
+            if not self._leading:
+                self._leading = job.lead = True
+        while not job.finished:
+            if job.lead:
+                self._run_batch()  # this job is queued, so it is in the batch
+            else:
+                job.wake.wait()  # its batch is done, or it must run the next one
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[no-any-return]
+
+    def _run_batch(self) -> None:
+        """Take every queued submission, run each in its savepoint, COMMIT once, then
+        release them all; hand the queue that built up meanwhile to its first waiter."""
+        with self._queued:
+            batch, self._queue = self._queue, []
+        try:
+            with self._lock:
+                try:
+                    self._commit_batch(batch)
+                except BaseException as exc:  # noqa: BLE001 - then nobody is acknowledged
+                    if self.db.conn.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    for job in batch:
+                        job.error = job.error or exc
+        finally:
+            self._hand_over(batch)  # nobody may be left waiting
+
+    def _commit_batch(self, batch: list[_Job]) -> None:
+        """One transaction: each job in a savepoint, then one COMMIT."""
+        self.db.execute("BEGIN IMMEDIATE")
+        kept: list[_Job] = []
+        for job in batch:
+            try:
+                with self.db.atomic():  # a savepoint inside the batch's transaction
+                    job.result = job.work(self.db)
+                kept.append(job)
+            except BaseException as exc:  # noqa: BLE001 - it belongs to that caller
+                job.error = exc
+            if not self.db.conn.in_transaction:  # a fault undid the whole transaction
+                for lost in kept:
+                    lost.error = RuntimeError("the batch's transaction was rolled back")
+                kept = []
+                self.db.execute("BEGIN IMMEDIATE")
+        try:
+            _off_the_hub(lambda: self.db.execute("COMMIT"))
+        except BaseException as exc:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            for job in kept:
+                job.error = exc
+
+    def _hand_over(self, batch: list[_Job]) -> None:
+        """Release the batch's callers; the first one queued since runs the next batch."""
+        with self._queued:
+            following = self._queue[0] if self._queue else None
+            if following is None:
+                self._leading = False
+            else:
+                following.lead = True
+        for job in batch:
+            job.finished = True
+            job.wake.set()
+        if following is not None:
+            following.wake.set()
 
     @contextmanager
     def read(self) -> Iterator[sqlite_utils.Database]:

@@ -15,6 +15,12 @@ envelope, keeps each sheet's opening until the round closes, and then reveals it
 itself once the server's signed close statement lists its commitment. Every receipt
 and server statement is checked; a failure is kept in ``alarms``. A refusal raises
 :class:`Refused` with the server's code and localised message.
+
+Like the tablet it has an **outbox**: every signed envelope is kept until the server
+answers it, and the very same envelope is sent again after a lost answer, a dropped
+connection or a server restart (the server answers a repeat as the first time). A
+``submit`` waits up to ``timeout`` for its answer; if none comes, the envelope stays in
+the outbox and goes out again, in order, when the socket reconnects.
 """
 
 from __future__ import annotations
@@ -53,6 +59,18 @@ def _checked(ack: Any) -> dict[str, Any]:
     return ack
 
 
+RECONNECT_WAIT_S = 5.0
+# Answers that mean "not now" rather than "no": the same envelope is sent again shortly.
+RETRY_CODES = frozenset({"internal", "rate_limited"})
+
+
+class _Lost:
+    """No answer: the connection dropped, or the server said nothing in time."""
+
+
+LOST = _Lost()
+
+
 def wait_until(
     changed: threading.Condition, ready: Callable[[], bool], timeout: float, what: str
 ) -> None:
@@ -64,6 +82,71 @@ def wait_until(
             if left <= 0:
                 raise TimeoutError(what)
             changed.wait(min(left, 0.1))
+
+
+class Link:
+    """Keeps one Socket.IO client connected until closed, reconnecting by itself.
+
+    python-socketio's own reconnection stops for good when the server dies again while
+    a reconnection is finishing (its reconnect task is still set when the new drop is
+    seen, so no new one starts); the crash trials hit that. So the clients here turn it
+    off and run this loop: whenever the engine is not connected, open again."""
+
+    def __init__(
+        self,
+        sio: socketio.Client,
+        open_: Callable[[], None],
+        lost: Callable[[], None],
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """``open_`` connects; ``lost`` is told of a drop; ``wanted`` says whether to try
+        again (not once the server has cut this device off)."""
+        self.sio, self._open, self._lost, self._wanted = sio, open_, lost, wanted
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Open now (raising if that fails), then keep it open in the background."""
+        self._open()
+        self._thread = threading.Thread(target=self._keep, daemon=True, name="kiosk-link")
+        self._thread.start()
+
+    def _keep(self) -> None:
+        delay = 0.2
+        while not self._closing.wait(delay):
+            if self.sio.eio.state == "connected":
+                delay = 0.2
+                continue
+            self._lost()
+            self._drop_socket()
+            if not self._wanted():
+                return
+            # A drop between the namespace's connect and the end of connect() leaves
+            # this flag set with no engine under it: clear it, or connect() refuses.
+            self.sio.connected = False
+            try:
+                self._open()
+            except (socketio.exceptions.ConnectionError, ValueError):
+                delay = min(1.0, delay * 2)
+                continue
+            if self._closing.is_set():  # close() came while connecting
+                self.sio.disconnect()
+
+    def _drop_socket(self) -> None:
+        """Close the WebSocket of a dropped engine: engineio's client leaves it open when
+        the server goes away, and it would linger until garbage-collected."""
+        ws = getattr(self.sio.eio, "ws", None)
+        if ws is not None:
+            ws.close()
+            self.sio.eio.ws = None
+
+    def close(self) -> None:
+        self._closing.set()
+        self.sio.disconnect()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if self.sio.eio.state != "connected":
+            self._drop_socket()
 
 
 class Device:
@@ -133,21 +216,27 @@ class RaterClient:
         self.device = Device()
         self.server_key: Any = None
         self.openings: dict[int, dict[str, Any]] = {}  # round -> sealed sheet, until opened
+        # nonce (the idempotency key) -> {"event", "round", "envelope"}, oldest first:
+        # signed and sent, not yet answered.
+        self.outbox: dict[str, dict[str, Any]] = {}
+        self.answers: dict[str, Any] = {}  # nonce -> the server's answer
+        self.acknowledged: list[dict[str, Any]] = []  # every accepted envelope, in order
         self.receipts: list[dict[str, Any]] = []
         self.alarms: list[str] = []
         self.connects = 0
         self._changed = threading.Condition()
         self._sending = threading.Lock()
         self._revealing = threading.Lock()  # one envelope in flight: sequence numbers stay in order
-        self.sio = socketio.Client(
-            reconnection=True,
-            reconnection_delay=0.2,
-            reconnection_delay_max=1,
-            http_session=self.http,
-        )
+        self._in_flight: set[threading.Event] = set()  # woken when the connection drops
+        self._up = False  # the /rater namespace is connected (under _changed)
+        self._closed = threading.Event()  # close() was called: nothing waits any more
+        self.sio = socketio.Client(reconnection=False, http_session=self.http)
+        self.link = Link(self.sio, self._open, self._on_disconnect, lambda: not self.revoked)
         self.sio.on("connect", self._on_connect, namespace="/rater")
+        self.sio.on("disconnect", self._on_disconnect, namespace="/rater")
         self.sio.on("state", self._on_state, namespace="/rater")
         self.sio.on("revoked", self._on_revoked, namespace="/rater")
+        self.sio.on("connect_error", self._on_connect_error, namespace="/rater")
 
     # --- enrolment and connection -------------------------------------------------
 
@@ -170,36 +259,69 @@ class RaterClient:
         return body["seat"]
 
     def connect(self) -> None:
-        """Open the socket; the server answers with this seat's current view."""
+        """Open the socket (kept open, reconnecting by itself, until ``close``); the
+        server answers with this seat's current view."""
         if not self.credential:
             raise RuntimeError("enrol first")
+        self.link.start()
+        self.wait_for(lambda s: True)
+
+    def _open(self) -> None:
         self.sio.connect(
             self.base_url,
             namespaces=["/rater"],
             transports=["websocket"],
             auth={"credential": self.credential, "lang": self.lang},
-            wait_timeout=self.timeout,
+            # connect() waits this long for the namespace even if the server died
+            # meanwhile: short when reconnecting, so the next attempt comes soon
+            wait_timeout=self.timeout
+            if self.connects == 0
+            else min(self.timeout, RECONNECT_WAIT_S),
         )
-        self.wait_for(lambda s: True)
 
     def close(self) -> None:
-        self.sio.disconnect()
+        """Disconnect for good; whatever still waits in the outbox stays there."""
+        self._closed.set()
+        with self._changed:
+            self._changed.notify_all()
+        self.link.close()
+        self.http.close()
 
     # --- following the room -----------------------------------------------------
 
     def _on_connect(self) -> None:
         with self._changed:
             self.connects += 1
+            self._up = True
             self._changed.notify_all()
+        if self.outbox:
+            self.sio.start_background_task(self.resend)
+
+    def _on_disconnect(self, *_reason: Any) -> None:
+        """Whatever was waiting for an answer on this connection will not get one."""
+        with self._changed:
+            self._up = False
+            for answered in self._in_flight:
+                answered.set()
+
+    def resend(self) -> None:
+        """Send what the outbox still holds, in order (after a reconnect)."""
+        with self._sending:
+            try:
+                self._flush(self.timeout)
+            except TimeoutError:
+                pass  # still unanswered: the next reconnect tries again
 
     def wait_connected(self, timeout: float | None = None) -> None:
         """Block until the socket is (re)connected; the client reconnects by itself."""
         wait_until(
             self._changed,
-            lambda: "/rater" in self.sio.namespaces,
+            lambda: self._up or self._closed.is_set(),
             timeout or self.timeout,
             "not connected",
         )
+        if not self._up:
+            raise TimeoutError("closed")
 
     def _on_state(self, state: dict[str, Any]) -> None:
         current = state.get("round")
@@ -219,6 +341,11 @@ class RaterClient:
             self._changed.notify_all()
         for statement in state.get("reveal") or []:
             self.sio.start_background_task(self._reveal_for, statement)
+
+    def _on_connect_error(self, data: Any = None) -> None:
+        """A refused connection: with ``not_authenticated`` the seat was re-issued."""
+        if isinstance(data, dict) and data.get("message") == "not_authenticated":
+            self._on_revoked()
 
     def _on_revoked(self, _data: Any = None) -> None:
         with self._changed:
@@ -282,16 +409,88 @@ class RaterClient:
         return binding(state)
 
     def send(self, event: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Sign ``fields`` and send them; check the receipt that comes back. One at a
-        time, so the server sees this device's sequence numbers in order."""
+        """Sign ``fields``, keep the envelope in the outbox and send it (after anything
+        older still waiting, so the server sees this device's sequence numbers in order);
+        returns the answer once there is one."""
         with self._sending:
             envelope = self.device.envelope(fields)
-            ack = _checked(self.call(event, {"envelope": envelope}))
+            nonce = envelope["body"]["nonce"]
+            self.outbox[nonce] = {"event": event, "round": fields["round"], "envelope": envelope}
+            self._flush(self.timeout)
+        return _checked(self.answers[nonce])
+
+    def _flush(self, timeout: float) -> None:
+        """Deliver every outbox entry, oldest first; each lost answer means the very same
+        envelope again. Raises TimeoutError (the entries stay) if ``timeout`` runs out."""
+        deadline = time.monotonic() + timeout
+        while self.outbox:
+            if self._closed.is_set():
+                raise TimeoutError("closed with submissions unanswered")
+            nonce, entry = next(iter(self.outbox.items()))
+            ack = self._ask(entry["event"], {"envelope": entry["envelope"]}, deadline)
+            retry = isinstance(ack, dict) and (ack.get("error") or {}).get("code") in RETRY_CODES
+            if ack is LOST or retry:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{entry['event']} not acknowledged")
+                if retry:
+                    time.sleep(0.5)
+                continue
+            self._settle(nonce, entry, ack)
+
+    def _ask(self, event: str, payload: dict[str, Any], deadline: float) -> Any:
+        """One emit and its answer, or LOST if the connection drops or time runs out."""
+        try:
+            self.wait_connected(max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            return LOST
+        answered = threading.Event()
+        answer: list[Any] = []
+
+        def on_answer(*args: Any) -> None:
+            answer.append(args[0] if args else None)
+            answered.set()
+
+        with self._changed:
+            if not self._up:  # dropped since the wait: the disconnect handler has run
+                return LOST
+            self._in_flight.add(answered)
+        try:
+            self.sio.emit(event, payload, namespace="/rater", callback=on_answer)
+            answered.wait(max(0.01, min(deadline - time.monotonic(), self.timeout)))
+        except socketio.exceptions.SocketIOError:
+            return LOST  # disconnected between the check and the emit
+        finally:
+            with self._changed:
+                self._in_flight.discard(answered)
+        return answer[0] if answer else LOST
+
+    def _settle(self, nonce: str, entry: dict[str, Any], ack: Any) -> None:
+        """An answer arrived: the entry leaves the outbox; an accepted one's receipt is
+        checked; an answered opening (accepted, or already in) needs no keeping."""
+        self.outbox.pop(nonce, None)
+        self.answers[nonce] = ack
+        ok = isinstance(ack, dict) and ack.get("ok")
+        code = (ack.get("error") or {}).get("code") if isinstance(ack, dict) else None
+        if entry["event"] == "reveal" and (ok or code in ("already_submitted", "round_closed")):
+            self.openings.pop(entry["round"], None)
+        if not ok:
+            return
+        envelope = entry["envelope"]
+        self.acknowledged.append(
+            {
+                "event": entry["event"],
+                "kind": ack.get("kind"),
+                "round": entry["round"],
+                "seat": envelope["body"]["seat"],
+                "nonce": nonce,
+                "leaf": ack["receipt"]["leaf"],
+                "duplicate": ack.get("duplicate"),
+            }
+        )
         if ack["receipt"].get("pending"):
             self.sio.start_background_task(self._fetch_receipt, ack, envelope)
         else:
             self._keep_receipt(ack["receipt"], envelope)
-        return ack
 
     def _keep_receipt(self, receipt: dict[str, Any], envelope: dict[str, Any]) -> None:
         if not receipt_holds(self.server_key, receipt, envelope):
@@ -299,12 +498,21 @@ class RaterClient:
         self.receipts.append(receipt)
 
     def _fetch_receipt(self, ack: dict[str, Any], envelope: dict[str, Any]) -> None:
-        """A pending receipt comes with the next signed head, a moment later."""
+        """A pending receipt comes with the next signed head, a moment later (asked again
+        across a dropped connection: the leaf is on disk, so the receipt will come)."""
         time.sleep(1.1)
+        leaf = ack["receipt"]["leaf"]
+        answer: Any = LOST
+        for _attempt in range(3):
+            answer = self._ask("receipt", {"leaf": leaf}, time.monotonic() + self.timeout)
+            if answer is not LOST:
+                break
+        if answer is LOST and self._closed.is_set():
+            return  # closed on purpose: nobody is waiting for this receipt
         try:
-            answer = _checked(self.call("receipt", {"leaf": ack["receipt"]["leaf"]}))
-        except (Refused, TimeoutError, socketio.exceptions.SocketIOError) as exc:
-            self.alarms.append(f"receipt for leaf {ack['receipt']['leaf']} not received: {exc}")
+            answer = _checked(None if answer is LOST else answer)
+        except Refused as exc:
+            self.alarms.append(f"receipt for leaf {leaf} not received: {exc}")
             return
         self._keep_receipt(answer["receipt"], envelope)
 
@@ -351,11 +559,20 @@ class RaterClient:
         return self.send("commit", {"type": "recusal", **bound, "reason": reason})
 
     def reveal(self, round_id: int) -> dict[str, Any]:
-        """Send the opening of our sheet for a closed round (normally done by itself)."""
+        """Send the opening of our sheet for a closed round (normally done by itself);
+        an opening already in the outbox is delivered, never signed a second time."""
         with self._revealing:
             sheet = self.openings.get(round_id)
             if sheet is None:
                 raise Refused({"code": "already_submitted", "message": "already opened"})
-            ack = self.send("reveal", {"type": "opening", **sheet["opening"]})
-            self.openings.pop(round_id, None)
-        return ack
+            queued = [
+                nonce
+                for nonce, entry in list(self.outbox.items())
+                if entry["event"] == "reveal" and entry["round"] == round_id
+            ]
+            if not queued:
+                return self.send("reveal", {"type": "opening", **sheet["opening"]})
+            with self._sending:
+                if queued[0] in self.outbox:
+                    self._flush(self.timeout)
+            return _checked(self.answers[queued[0]])

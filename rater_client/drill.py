@@ -13,7 +13,7 @@ from typing import Any
 import requests
 import socketio
 
-from .client import _checked, wait_until
+from .client import RECONNECT_WAIT_S, Link, _checked, wait_until
 
 
 class _Watcher:
@@ -28,10 +28,10 @@ class _Watcher:
         self.view: dict[str, Any] | None = None
         self.views = 0
         self._changed = threading.Condition()
-        self.sio = socketio.Client(
-            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1
-        )
+        self.sio = socketio.Client(reconnection=False)
         self.sio.on(self.event, self._on_view, namespace=self.namespace)
+        self._open: Callable[[], None] = lambda: None
+        self.link = Link(self.sio, lambda: self._open(), lambda: None)
 
     def _on_view(self, view: dict[str, Any]) -> None:
         with self._changed:
@@ -42,14 +42,15 @@ class _Watcher:
     def _connect(
         self, headers: dict[str, str] | None = None, auth: dict[str, Any] | None = None
     ) -> None:
-        self.sio.connect(
+        self._open = lambda: self.sio.connect(
             self.base_url,
             namespaces=[self.namespace],
             transports=["websocket"],
             headers=headers or {},
             auth=auth,
-            wait_timeout=self.timeout,
+            wait_timeout=self.timeout if self.views == 0 else min(self.timeout, RECONNECT_WAIT_S),
         )
+        self.link.start()  # reconnects by itself until close()
         self.wait_for(lambda v: True)
 
     def wait_for(
@@ -69,7 +70,10 @@ class _Watcher:
         return next(r for r in self.view["rooms"] if r["code"] == code)
 
     def close(self) -> None:
-        self.sio.disconnect()
+        self.link.close()
+        http = getattr(self, "http", None)
+        if http is not None:
+            http.close()
 
 
 class OrganiserClient(_Watcher):

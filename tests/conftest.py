@@ -132,6 +132,15 @@ def room(app: Flask, event: Event) -> Any:
     return Room(app, event)
 
 
+def received(client: Any, namespace: str) -> list[dict[str, Any]]:
+    """What a socket test client received, once any coalesced screen push has gone out
+    (live.Pushes: in a burst of acts the last snapshot follows a moment later)."""
+    from kiosk_server.live import pushes
+
+    pushes(client.app).settle()
+    return client.get_received(namespace)  # type: ignore[no-any-return]
+
+
 def sheet(analysis: str = "37.5", expression: str = "28.5", bearing: str = "29") -> dict:
     return {"analysis": analysis, "expression": expression, "bearing": bearing}
 

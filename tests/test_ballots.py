@@ -17,7 +17,7 @@ from flask_socketio import SocketIOTestClient
 
 from kiosk_server.live import socketio, store
 
-from .conftest import Event, sign_in
+from .conftest import Event, received, sign_in
 
 GRADE = {"优秀": 0, "称职": 1, "基本称职": 2, "不称职": 3}
 EXCELLENT = ["优秀"] * 5  # 100 points
@@ -140,7 +140,7 @@ class Polls:
         """The ``evaluation`` snapshots a screen received since last asked."""
         client = client or self.board
         namespace = "/observer" if client is self.board else "/organiser"
-        got = client.get_received(namespace)
+        got = received(client, namespace)
         return [(m["args"] or [None])[0] for m in got if m["name"] == "evaluation"]
 
 

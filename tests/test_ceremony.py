@@ -18,7 +18,7 @@ from kiosk_server.live import socketio, store, token_key
 from kiosk_server.organiser import NAMESPACE as ORGANISER
 from seal.verify import replay
 
-from .conftest import CANDIDATES, Event
+from .conftest import CANDIDATES, Event, received
 from .test_interview_sockets import Room, last
 
 SOURCES = ["9319", "2 5 12 8 10", "9 18 26 34 41 45"]
@@ -108,7 +108,7 @@ def test_a_draw_from_commit_to_numbers(app: Flask, event: Event, room: Room) -> 
         assert given[POOL[step.selected - 1]] == (n, expected_room)
     # The observer never saw a name.
     names = {c[1] for c in CANDIDATES}
-    for message in room.observer.get_received("/observer"):
+    for message in received(room.observer, "/observer"):
         text = json.dumps(message, ensure_ascii=False)
         assert not any(name in text for name in names)
 
@@ -256,7 +256,7 @@ def test_the_organiser_console_never_carries_names(app: Flask, event: Event, roo
     complete(start(room, app))
     room.ok("call", room_id=event.rooms["A"])
     names = {c[1] for c in CANDIDATES}
-    for message in room.organiser.get_received(ORGANISER):
+    for message in received(room.organiser, ORGANISER):
         text = json.dumps(message, ensure_ascii=False)
         assert not any(name in text for name in names)
     page = room.http.get("/organiser/").get_data(as_text=True)

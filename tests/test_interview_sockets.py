@@ -23,6 +23,7 @@ from seal.record import receipt_holds
 from seal.signing import b64u, load_public_key, sign, verify
 
 from .conftest import PASSWORD, Event, sheet, sign_in
+from .conftest import received as settled
 
 # Distinctive values: quoted, none of these may appear anywhere before the round closes.
 SECRET_ITEMS = {"analysis": "37.5", "expression": "27.5", "bearing": "23"}
@@ -149,7 +150,7 @@ class Room:
 
 
 def received(client: SocketIOTestClient, namespace: str) -> list[dict[str, Any]]:
-    return client.get_received(namespace)
+    return settled(client, namespace)
 
 
 def last(client: SocketIOTestClient, namespace: str, name: str) -> dict[str, Any]:

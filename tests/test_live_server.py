@@ -103,11 +103,12 @@ def free_port() -> int:
 
 
 def start_server(
-    instance: Path, port: int, *options: str, scheme: str = "http"
+    instance: Path, port: int, *options: str, scheme: str = "http", **extra_env: str
 ) -> subprocess.Popen:
-    """`kiosk serve` on ``instance`` (more ``options`` for it), once its sign-in page
-    answers; its output goes to ``server.log`` in the instance folder."""
-    env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance)}
+    """`kiosk serve` on ``instance`` (more ``options`` for it, ``extra_env`` in its
+    environment: e.g. KIOSK_CRASH_AT), once its sign-in page answers; its output goes to
+    ``server.log`` in the instance folder."""
+    env = {**os.environ, "KIOSK_INSTANCE_PATH": str(instance), **extra_env}
     log = instance / "server.log"
     process = start_kiosk("serve", "--port", str(port), *options, env=env, log=log)
     deadline = time.monotonic() + 30

@@ -126,15 +126,33 @@ window.KioskSeal = (() => {
     });
   }
   async function remove(key) {
+    return write([], [key]);
+  }
+  /* Several puts and deletes in one strict transaction: all of them are on disk, or none. */
+  async function write(puts, deletes = []) {
     const handle = await db();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const tx = handle.transaction("kv", "readwrite", { durability: "strict" });
-      tx.objectStore("kv").delete(key);
+      const kv = tx.objectStore("kv");
+      for (const [key, value] of puts) kv.put(value, key);
+      for (const key of deletes) kv.delete(key);
       tx.oncomplete = () => { handle.close(); resolve(); };
+      tx.onerror = () => { handle.close(); reject(tx.error); };
+      tx.onabort = () => { handle.close(); reject(tx.error); };
+    });
+  }
+  /* Every value whose key starts with ``prefix``, in key order. */
+  async function list(prefix) {
+    const handle = await db();
+    return new Promise((resolve, reject) => {
+      const range = IDBKeyRange.bound(prefix, prefix + "\uffff");
+      const req = handle.transaction("kv").objectStore("kv").getAll(range);
+      req.onsuccess = () => { handle.close(); resolve(req.result); };
+      req.onerror = () => { handle.close(); reject(req.error); };
     });
   }
 
   return { canonical, b64u, unb64u, hex, unhex, random, sha256, available, generateKey, signBytes,
            envelope, verify, commitment, leafHash, verifyInclusion, receiptHolds, receiptCode,
-           put, get, remove };
+           put, get, remove, write, list };
 })();

@@ -1,6 +1,13 @@
 /* The rater tablet: follows its seat's view (checking the server's signature), scores
    with a confirm step, and submits once: a signed commitment while the round is open,
-   the signed opening when the server's signed close statement lists it. */
+   the signed opening when the server's signed close statement lists it.
+
+   Nothing is sent before it is on the tablet's disk: a submission is signed, then kept in
+   the IndexedDB outbox (one strict transaction with the device's sequence number and the
+   sealed sheet), then sent. An entry leaves the outbox only when the server has answered
+   it; after a dropped connection, a closed tab or a server restart the very same envelope
+   goes out again (its nonce is the idempotency key) and the server answers as the first
+   time. The rater sees when the tablet is offline and how many submissions wait. */
 "use strict";
 document.addEventListener("DOMContentLoaded", async () => {
   const { t, el, connect, lang } = window.Kiosk;
@@ -9,18 +16,93 @@ document.addEventListener("DOMContentLoaded", async () => {
   const status = $("status"), statusText = $("status-text"), sheet = $("sheet");
   let view = null;          // the latest "state" from the server
   let formRound = null;     // the round the form was built for
-  let pending = null;       // the envelope in flight: one at a time
-  let sealing = false;      // an envelope being made (between a tap and its sending)
+  let sealing = false;      // a sheet being sealed (between a tap and its outbox entry)
+  let outbox = [];          // what the IndexedDB outbox holds, oldest first
+  let queueing = Promise.resolve();  // outbox entries are made one after another
+  let draining = false;     // the outbox is being sent
+  const revealQueued = new Set();    // rounds whose opening is in the outbox already
   let revoked = false;
   let alarm = null;         // a signature or receipt that did not verify: shown, never hidden
   let receipt = null;       // the last receipt code, shown after a submission
   const device = S.available() ? await S.get("device") : null;
 
-  /* Every envelope takes the next sequence number, saved before it is signed. */
-  async function seal(body) {
-    device.seq += 1;
-    await S.put("device", device);
-    return S.envelope(device.privateKey, { ...body, seq: device.seq, nonce: S.b64u(S.random(16)) });
+  /* Outbox keys sort by sequence number, so the outbox drains in the order it was made. */
+  const outboxKey = (seq) => "outbox:" + String(seq).padStart(15, "0");
+
+  /* Seal a submission and keep it: the next sequence number, the signed envelope, then one
+     strict transaction writes the counter, the entry and ``keep`` (the sheet's opening).
+     Only then is it sent. One at a time, so the sequence numbers leave in order. */
+  function enqueue(event, kind, body, keep = []) {
+    const made = queueing.then(async () => {
+      const seq = device.seq + 1;
+      const env = await S.envelope(device.privateKey, { ...body, seq, nonce: S.b64u(S.random(16)) });
+      const entry = { id: env.body.nonce, seq, event, kind, round: body.round, envelope: env };
+      device.seq = seq;
+      await S.write([["device", device], [outboxKey(seq), entry], ...keep]);
+      outbox.push(entry);
+      return entry;
+    });
+    queueing = made.catch(() => {});
+    return made.then((entry) => { render(); drain(); return entry; });
+  }
+
+  /* Answers that mean "not now": the same envelope goes again a moment later. */
+  const RETRY = new Set(["internal", "rate_limited"]);
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /* One emit; its answer, or null when the connection drops or nothing comes in time. */
+  function deliver(entry) {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (ack) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        socket.off("disconnect", lost);
+        resolve(ack);
+      };
+      const lost = () => finish(null);
+      const timer = setTimeout(lost, 10000);
+      socket.on("disconnect", lost);
+      socket.emit(entry.event, { envelope: entry.envelope }, (ack) => finish(ack && typeof ack === "object" ? ack : null));
+    });
+  }
+
+  /* Send the outbox, oldest first, while connected; an entry leaves it only with an answer. */
+  async function drain() {
+    if (draining || !device || revoked) return;
+    draining = true;
+    try {
+      while (socket.connected && !revoked) {
+        const [entry] = await S.list("outbox:");
+        if (!entry) break;
+        const ack = await deliver(entry);
+        if (ack === null) continue;  // lost on the way: the very same envelope again
+        if (!ack.ok && RETRY.has(ack.error.code)) { await sleep(1000); continue; }
+        if (!ack.ok && ack.error.code === "not_authenticated") break;  // re-issued: keep it
+        const done = [outboxKey(entry.seq)];
+        if (entry.event === "reveal") done.push("opening:" + entry.round);  // answered: nothing left to open
+        await S.write([], done);
+        outbox = outbox.filter((e) => e.seq !== entry.seq);
+        settle(entry, ack);
+      }
+    } finally {
+      draining = false;
+      render();
+    }
+  }
+
+  /* What an answer means for the page. */
+  function settle(entry, ack) {
+    if (ack.ok) {
+      if (entry.event === "commit" && view && view.round && view.round.id === entry.round) {
+        view.round.mine = entry.kind;
+      }
+      checkReceipt(ack.receipt, entry.envelope);
+    } else if (entry.event === "commit" || !["already_submitted", "round_closed"].includes(ack.error.code)) {
+      $("sheet-error").textContent = ack.error.message;
+    }
+    render();
   }
 
   function bound() {
@@ -105,8 +187,25 @@ document.addEventListener("DOMContentLoaded", async () => {
     statusText.textContent = text;
   }
 
+  /* Offline, and how many submissions wait on this tablet: always in view. */
+  function renderOutbox() {
+    const box = $("outbox");
+    const n = outbox.length;
+    const online = !!(socket && socket.connected);
+    box.dataset.count = String(n);
+    box.dataset.online = String(online);
+    box.hidden = online && n === 0;
+    if (!online) box.textContent = n ? t("tablet.offline_waiting", { n }) : t("tablet.offline");
+    else box.textContent = t("tablet.sending", { n });
+  }
+
+  /* Our commitment for this round, kept and not yet answered. */
+  const queuedFor = (round) => outbox.find((e) => e.event === "commit" && e.round === round);
+
   function render() {
     if (revoked) return;
+    renderOutbox();
+    if (!view) return;
     if (alarm) { setStatus("alarm", alarm); sheet.hidden = true; return; }
     document.title = t("tablet.title");
     $("seat-label").textContent = t("tablet.seat", { room: view.room.name, n: view.seat.number });
@@ -121,26 +220,11 @@ document.addEventListener("DOMContentLoaded", async () => {
     else if (!round.seated) setStatus("not-seated", t("tablet.not_seated"));
     else if (round.mine === "score") setStatus("submitted", t("tablet.sealed") + (receipt ? " · " + t("tablet.receipt", { code: receipt }) : ""));
     else if (round.mine === "recusal") setStatus("submitted", t("tablet.recused_wait"));
+    else if (queuedFor(round.id)) setStatus("queued", t(queuedFor(round.id).kind === "score" ? "tablet.queued" : "tablet.queued_recusal"));
     else { setStatus("scoring", t("tablet.scoring")); scoring = true; }
     if (scoring && formRound !== round.id) { buildForm(view.rubric); formRound = round.id; }
     sheet.hidden = !scoring;
     if (!scoring) { $("confirm").hidden = true; $("recuse-dialog").hidden = true; }
-  }
-
-  /* One envelope in flight. On a lost answer the same envelope is sent again: the server
-     answers a repeat as it answered the first. */
-  function send(event, env, onDone) {
-    if (pending) return;
-    pending = env;
-    for (const b of document.querySelectorAll("#confirm-submit, #recuse-confirm")) b.disabled = true;
-    const attempt = () => socket.timeout(10000).emit(event, { envelope: env }, async (err, ack) => {
-      if (err) { setTimeout(attempt, 1000); return; }
-      pending = null;
-      for (const b of document.querySelectorAll("#confirm-submit, #recuse-confirm")) b.disabled = false;
-      onDone(ack);
-      if (ack.ok) checkReceipt(ack.receipt, env);
-    });
-    attempt();
   }
 
   /* A receipt is checked against the server's key; a pending one (a head was signed a
@@ -161,16 +245,14 @@ document.addEventListener("DOMContentLoaded", async () => {
   async function revealOwed(statements) {
     for (const statement of statements || []) {
       if (!(await S.verify(device.serverKey, statement))) { alarm = t("tablet.statement_bad"); render(); return; }
-      const kept = await S.get("opening:" + statement.body.round);
+      const round = statement.body.round;
+      if (revealQueued.has(round)) continue;  // its opening is in the outbox already
+      revealQueued.add(round);
+      const kept = await S.get("opening:" + round);
       if (!kept) continue;
       const listed = statement.body.commitments.find((c) => c.seat === view.seat.id);
       if (!listed || listed.commitment !== kept.commitment) { alarm = t("tablet.statement_bad"); render(); return; }
-      const env = await seal({ type: "opening", ...kept.opening });
-      socket.timeout(10000).emit("reveal", { envelope: env }, async (err, ack) => {
-        if (!err && ack && (ack.ok || ack.error.code === "already_submitted" || ack.error.code === "round_closed")) {
-          await S.remove("opening:" + statement.body.round);
-        }
-      });
+      await enqueue("reveal", "opening", { type: "opening", ...kept.opening });
     }
   }
 
@@ -187,35 +269,34 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
   $("back").addEventListener("click", () => { $("confirm").hidden = true; });
   $("confirm-submit").addEventListener("click", async () => {
-    if (pending || sealing) return;           // a submit cannot fire twice
+    if (sealing || queuedFor(view.round.id)) return;  // a submit cannot fire twice
     sealing = true;                           // set before the first await: a double tap stops here
-    const b = bound();
-    const opening = { ...b, items: values(), total: show(update()).replace(/\.?0+$/, "") || "0",
-                      salt: S.b64u(S.random(16)) };
-    const kept = { opening, commitment: await S.commitment(opening) };
-    await S.put("opening:" + b.round, kept);  // kept until the round closes, across restarts
-    const env = await seal({ type: "commitment", ...b, commitment: kept.commitment });
-    sealing = false;
-    send("commit", env, (ack) => {
+    try {
+      const b = bound();
+      const opening = { ...b, items: values(), total: show(update()).replace(/\.?0+$/, "") || "0",
+                        salt: S.b64u(S.random(16)) };
+      const kept = { opening, commitment: await S.commitment(opening) };
+      $("sheet-error").textContent = "";
+      // the opening is kept until the round closes, across restarts, with the commitment
+      await enqueue("commit", "score", { type: "commitment", ...b, commitment: kept.commitment },
+                    [["opening:" + b.round, kept]]);
       $("confirm").hidden = true;
-      if (!ack.ok) { $("sheet-error").textContent = ack.error.message; return; }
-      view.round.mine = "score";
-      render();
-    });
+    } finally {
+      sealing = false;
+    }
   });
   $("recuse").addEventListener("click", () => { $("recuse-dialog").hidden = false; });
   $("recuse-back").addEventListener("click", () => { $("recuse-dialog").hidden = true; });
   $("recuse-confirm").addEventListener("click", async () => {
-    if (pending || sealing) return;
+    if (sealing || queuedFor(view.round.id)) return;
     sealing = true;
-    const env = await seal({ type: "recusal", ...bound(), reason: $("recuse-reason").value.trim() || null });
-    sealing = false;
-    send("commit", env, (ack) => {
+    try {
+      $("sheet-error").textContent = "";
+      await enqueue("commit", "recusal", { type: "recusal", ...bound(), reason: $("recuse-reason").value.trim() || null });
       $("recuse-dialog").hidden = true;
-      if (!ack.ok) { $("sheet-error").textContent = ack.error.message; return; }
-      view.round.mine = "recusal";
-      render();
-    });
+    } finally {
+      sealing = false;
+    }
   });
 
   if (!device) {
@@ -227,7 +308,13 @@ document.addEventListener("DOMContentLoaded", async () => {
     setStatus("alarm", t("tablet.other_seat"));
     return;
   }
+  // What a closed tab or a power cut left unsent goes first, once connected.
+  outbox = await S.list("outbox:");
+  for (const entry of outbox) if (entry.event === "reveal") revealQueued.add(entry.round);
   const socket = connect("/rater");
+  socket.on("connect", () => { render(); drain(); });
+  socket.on("disconnect", () => render());
+  render();
   socket.on("state", async (state) => {
     if (state.round && !(await S.verify(device.serverKey, state.round.statement))) {
       alarm = t("tablet.statement_bad");

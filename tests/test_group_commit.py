@@ -1,0 +1,171 @@
+"""Group commit (issue 7): submissions that arrive while a COMMIT runs share the next
+transaction; each caller returns (and so acknowledges) only after its batch's COMMIT."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk_server import storage
+from kiosk_server.errors import UserError
+from kiosk_server.storage import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    st = Store(tmp_path / "kiosk.sqlite3")
+    with st.write() as db:
+        db.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+    yield st
+    st.close()
+
+
+def submit_all(store: Store, works: list[Callable[[Any], Any]]) -> list[Any]:
+    """Each work from its own thread, the first holding its batch open a moment so the
+    others queue behind it; returns each caller's result or exception."""
+    outcomes: list[Any] = [None] * len(works)
+
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = store.group(works[i])
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(works))]
+    threads[0].start()
+    time.sleep(0.05)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def insert(i: int, pause: float = 0.0) -> Callable[[Any], int]:
+    def work(db: Any) -> int:
+        db.execute("INSERT INTO t (x) VALUES (?)", [i])
+        time.sleep(pause)
+        return i
+
+    return work
+
+
+def rows(store: Store) -> set[int]:
+    return {r["x"] for r in store.rows("SELECT x FROM t")}
+
+
+def test_each_caller_returns_only_after_its_batch_committed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log: list[tuple[str, int]] = []
+    guard = threading.Lock()
+    commits = 0
+    real = storage._off_the_hub
+
+    def committed(call: Callable[[], Any]) -> Any:
+        nonlocal commits
+        result = real(call)  # COMMIT has returned: the batch is on disk
+        with guard:
+            commits += 1
+            log.append(("committed", commits))
+        return result
+
+    monkeypatch.setattr(storage, "_off_the_hub", committed)
+
+    def work(i: int) -> Callable[[Any], int]:
+        def run(db: Any) -> int:
+            insert(i, 0.2 if i == 0 else 0.0)(db)
+            with guard:
+                log.append(("work", i))
+            return i
+
+        return run
+
+    outcomes = submit_all(store, [work(i) for i in range(20)])
+    with guard:
+        log.extend(("ack", i) for i in outcomes)
+    assert sorted(outcomes) == list(range(20))
+    assert rows(store) == set(range(20))
+    assert 2 <= commits < 20  # the 19 that queued behind the first shared transactions
+    # Each piece of work was followed by a COMMIT before any caller returned.
+    for i in range(20):
+        worked = log.index(("work", i))
+        assert any(kind == "committed" for kind, _ in log[worked : log.index(("ack", i))])
+
+
+def test_a_refused_submission_undoes_only_its_own_writes(store: Store) -> None:
+    def refused(db: Any) -> None:
+        db.execute("INSERT INTO t (x) VALUES (99)")
+        raise UserError("round_closed")
+
+    outcomes = submit_all(store, [insert(1, 0.2), insert(2), refused, insert(3)])
+    assert outcomes[:2] == [1, 2] and outcomes[3] == 3
+    assert isinstance(outcomes[2], UserError) and outcomes[2].code == "round_closed"
+    assert rows(store) == {1, 2, 3}
+
+
+def test_when_the_commit_fails_nobody_is_acknowledged(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(call: Callable[[], Any]) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(storage, "_off_the_hub", disk_full)
+    outcomes = submit_all(store, [insert(1, 0.1), insert(2), insert(3)])
+    assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes)
+    monkeypatch.undo()
+    assert rows(store) == set()
+    assert store.group(insert(4)) == 4  # the next caller still gets a batch of its own
+    assert rows(store) == {4}
+
+
+CHILD = """
+import os, sys, threading
+from kiosk_server.storage import Store
+st = Store(sys.argv[1])
+with st.write() as db:
+    db.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER PRIMARY KEY)")
+def submit(start):
+    for i in range(start, 10**9, 8):
+        st.group(lambda db, i=i: db.execute("INSERT INTO t (x) VALUES (?)", [i]))
+        os.write(1, b"%d\\n" % i)  # the acknowledgement, one write per line
+for n in range(8):
+    threading.Thread(target=submit, args=(n,), daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def test_every_acknowledged_submission_survives_a_kill(tmp_path: Path) -> None:
+    database = tmp_path / "killed.sqlite3"
+    acked: list[int] = []
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(database)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert child.stdout is not None
+    try:
+        while len(acked) < 300:
+            line = child.stdout.readline()
+            assert line, "the child stopped acknowledging"
+            acked.append(int(line))
+    finally:
+        child.kill()  # SIGKILL mid-batch, with acknowledgements still in the pipe
+        rest = child.stdout.read()
+        child.stdout.close()
+        child.wait()
+    acked += [int(n) for n in rest.split()]
+    conn = sqlite3.connect(database)
+    stored = {x for (x,) in conn.execute("SELECT x FROM t")}
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    assert set(acked) <= stored
