@@ -96,6 +96,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=False,  # set by kiosk serve when it speaks HTTPS
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         ASYNC_MODE=ASYNC_MODE,  # benchmarks/load.py measures the others against it
+        # An organiser sign-in ends after this long without a request or socket event,
+        # and this long after it began, whatever (OWASP ASVS 3.3.2, level 2).
+        ORGANISER_IDLE_SECONDS=30 * 60,
+        ORGANISER_MAX_SECONDS=12 * 3600,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("KIOSK")

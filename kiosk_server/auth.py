@@ -6,10 +6,12 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from seal.tokens import digest
@@ -42,13 +44,47 @@ def _session_setting(session_id: str) -> str:
     return SESSION_SETTING + digest(session_id)
 
 
+def _last_seen() -> dict[str, float]:
+    """When each live sign-in last acted (monotonic seconds), in memory: writing it to the
+    database would cost an fsync per request. A restart starts every idle clock afresh."""
+    found: dict[str, float] = current_app.extensions.setdefault("kiosk.organiser_seen", {})
+    return found
+
+
 def organiser_signed_in() -> bool:
     """Whether this request's session is a live organiser sign-in. The signed cookie alone
     is not enough: Flask keeps sessions in the cookie, so a copy taken before sign-out
-    would still open the console. Each sign-in is therefore written down (its digest)
-    and crossed out at sign-out or when the password changes."""
+    would still open the console. Each sign-in is therefore written down (its digest and
+    when it began) and crossed out at sign-out, when the password changes, after
+    ``ORGANISER_IDLE_SECONDS`` without a request or socket event, and
+    ``ORGANISER_MAX_SECONDS`` after it began."""
     session_id = session.get("organiser")
-    return isinstance(session_id, str) and store().setting(_session_setting(session_id)) is not None
+    if not isinstance(session_id, str):
+        return False
+    key = _session_setting(session_id)
+    began = store().setting(key)
+    if began is None:
+        return False
+    now, seen = time.monotonic(), _last_seen()
+    config = current_app.config
+    age = datetime.now(UTC) - datetime.fromisoformat(began)
+    idle = now - seen.get(key, now)
+    if age.total_seconds() > config["ORGANISER_MAX_SECONDS"]:
+        _expire(key, "session_too_old")
+        return False
+    if idle > config["ORGANISER_IDLE_SECONDS"]:
+        _expire(key, "session_idle")
+        return False
+    seen[key] = now
+    return True
+
+
+def _expire(key: str, why: str) -> None:
+    """Cross out a sign-in that outlived its limits; the organiser signs in again."""
+    _last_seen().pop(key, None)
+    with store().write() as db:
+        db.execute("DELETE FROM setting WHERE key = ?", [key])
+        record(db, "organiser", "signed_out", "accepted", reason=why)
 
 
 def organiser_required(view: Callable) -> Callable:
@@ -141,6 +177,7 @@ def login() -> Any:
 def logout() -> Any:
     session_id = session.get("organiser")
     if isinstance(session_id, str):
+        _last_seen().pop(_session_setting(session_id), None)
         with store().write() as db:
             db.execute("DELETE FROM setting WHERE key = ?", [_session_setting(session_id)])
     session.clear()

@@ -148,8 +148,10 @@ class Live(Audience):
         return self.identity()  # type: ignore[no-any-return]
 
     def identity(self) -> Any:
-        """The event, while this connection's sign-in is still live (not signed out)."""
+        """The event, while this connection's sign-in is still live (not signed out, not
+        idle or old past its limits); else the page is told to sign in again."""
         if not organiser_signed_in():
+            emit("signed_out", {})
             raise UserError("not_authenticated")
         return super().identity()
 

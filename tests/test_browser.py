@@ -590,3 +590,22 @@ def test_the_published_sheet_prints_to_pdf(
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
     pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
     assert 1 <= pages <= 3 and len(data) > 20_000  # text with CJK fonts and a QR code
+
+
+def test_an_idle_console_goes_back_to_the_sign_in_page(
+    app: Flask, open_page: Callable[..., Page]
+) -> None:
+    """Past the idle limit the console's next act is refused, its socket is cut, and the
+    page lands on the sign-in form, which returns to the console."""
+    console = open_page("zh")
+    console.get_by_label("密码").fill(PASSWORD)
+    console.get_by_role("button", name="登录").click()
+    expect(console.locator("section.room").first).to_be_visible()
+    app.config["ORGANISER_IDLE_SECONDS"] = 0.5
+    console.wait_for_timeout(1000)
+    console.locator("#new-observer").click()
+    expect(console).to_have_url(re.compile(r"/login\?next=(/|%2F)organiser"))
+    app.config["ORGANISER_IDLE_SECONDS"] = 1800
+    console.get_by_label("密码").fill(PASSWORD)
+    console.get_by_role("button", name="登录").click()
+    expect(console.locator("section.room").first).to_be_visible()

@@ -32,10 +32,14 @@ window.Kiosk = (() => {
     const banner = document.getElementById("offline");
     socket.on("connect", () => { banner.hidden = true; });
     socket.on("disconnect", () => { banner.hidden = false; });
+    // An organiser page whose sign-in ended (signed out, idle, too old) signs in again.
+    const signIn = () => location.assign("/login?next=" + encodeURIComponent(location.pathname));
+    if (namespace === "/organiser") socket.on("signed_out", signIn);
     socket.on("connect_error", (err) => {
       banner.hidden = false;
       if (err && err.message === "not_authenticated") {
         banner.textContent = t("error.not_authenticated");
+        if (namespace === "/organiser") signIn();
       }
     });
     return socket;
