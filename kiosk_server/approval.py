@@ -37,6 +37,7 @@ ACTIONS = (
     "end_interviews",
     "correction",
     "publish_results",
+    "evaluation_close",
 )
 
 
@@ -138,6 +139,10 @@ def confirm(
             act=found["action"],
             requested_by=found["requested_by"],
         )
+    if found["action"] == "evaluation_close":
+        from .evaluation import scrub_after_close
+
+        scrub_after_close(store)  # after the confirmation too: the WAL ends empty
     return result
 
 
@@ -237,6 +242,16 @@ def _publish(store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked) -
     )
 
 
+def _close_evaluation(
+    store: Store, key: bytes, ev: int, p: dict[str, Any], who: Asked
+) -> dict[str, Any]:
+    from . import evaluation
+
+    evaluation.close_evaluation(store, ev, who.requested_by, scrub=False)
+    evaluation.publish()
+    return {}
+
+
 RUN: dict[str, Callable[[Store, bytes, int, dict[str, Any], Asked], dict[str, Any]]] = {
     "close_early": _close,
     "finalise": _finalise,
@@ -246,4 +261,5 @@ RUN: dict[str, Callable[[Store, bytes, int, dict[str, Any], Asked], dict[str, An
     "end_interviews": _end,
     "correction": _correct,
     "publish_results": _publish,
+    "evaluation_close": _close_evaluation,
 }

@@ -481,7 +481,17 @@ def cast(store: Store, event_id: int | None, token: object, rows: object) -> str
     return str(group["name"])
 
 
-def close_evaluation(store: Store, event_id: int, actor: str) -> None:
+def close_check(store: Store, event_id: int) -> None:
+    """Refuse at once what a monitor's confirmation could not make right."""
+    with store.read() as db:
+        found = evaluation_row(db, event_id)
+    if found is None or found["state"] == State.SETUP:
+        raise UserError("evaluation_not_open")
+    if found["state"] == State.CLOSED:
+        raise UserError("evaluation_closed")
+
+
+def close_evaluation(store: Store, event_id: int, actor: str, scrub: bool = True) -> None:
     """Close voting and publish: every ballot enters the log now, in a fresh random
     order, then the result; the slips' digests are deleted and the file is rewritten so
     nothing of the order of casting survives in it."""
@@ -530,6 +540,12 @@ def close_evaluation(store: Store, event_id: int, actor: str) -> None:
             [event_id],
         )
         sign_head(store, db, event_id)  # the published result is under a head
+    if scrub:  # else the caller does, after its own last write (approval.confirm)
+        scrub_after_close(store)
+
+
+def scrub_after_close(store: Store) -> None:
+    """Rewrite the file once the close is written (``Store.scrub``)."""
     try:
         store.scrub()
     except sqlite3.Error as exc:  # the close stands; only the file's traces remain

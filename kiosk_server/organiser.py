@@ -386,11 +386,11 @@ class Live(Audience):
 
     @guarded("evaluation_close")
     def on_evaluation_close(self, *args: Any) -> dict[str, Any]:
-        """Close it: the ballots are logged in a random order and the result published."""
+        """Ask to close it for good (a monitor confirms): the ballots are then logged in a
+        random order and the result published."""
         payload(args)
-        evaluation.close_evaluation(store(), self.identity(), self.actor())
-        evaluation.publish()
-        return {"ok": True}
+        evaluation.close_check(store(), self.identity())
+        return self._ask("evaluation_close", {}, {})
 
 
 # --- the democratic evaluation's set-up and its slips (民主测评) ---------------------------

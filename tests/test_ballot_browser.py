@@ -104,9 +104,13 @@ def test_an_evaluator_scans_a_slip_and_votes_on_a_phone(
     organiser = OrganiserClient(live)
     organiser.login(PASSWORD)
     try:
-        organiser.act("evaluation_close", {})
+        organiser.act("evaluation_close", {})  # asked; a monitor confirms on the board
     finally:
         organiser.close()
+    asks = board.locator("#approvals")
+    expect(asks.locator(".approval-text")).to_contain_text("结束民主测评并公布结果")
+    board.once("dialog", lambda dialog: dialog.accept())
+    asks.get_by_role("button", name="确认执行").click()
     expect(panel.locator('[data-field="eval-state"]')).to_have_text("已结束")
     rows = panel.locator('[data-field="eval-rows"] tr')
     expect(rows).to_have_count(6)

@@ -133,8 +133,14 @@ class Polls:
     def open(self) -> None:
         assert self.act("evaluation_open")["ok"]
 
-    def close(self) -> None:
-        assert self.act("evaluation_close")["ok"]
+    def close(self, monitor: SocketIOTestClient | None = None) -> None:
+        """Ask to close, and a monitor confirms on an observer screen (two people)."""
+        asked = self.act("evaluation_close")
+        assert asked["ok"] and asked["pending"], asked
+        reply = (monitor or self.board).emit(
+            "approve", {"approval_id": asked["pending"]}, namespace="/observer", callback=True
+        )
+        assert reply["ok"], reply
 
     def seen(self, client: SocketIOTestClient | None = None) -> list[Any]:
         """The ``evaluation`` snapshots a screen received since last asked."""

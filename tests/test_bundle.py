@@ -82,7 +82,7 @@ def run_evaluation(app: Flask, event: Event, room: Room) -> None:
         (slips["服务对象"][0], ballot(COMPETENT, EXCELLENT, MIXED, MIXED)),
     ]:
         assert Phone(app).vote(token, marks).status_code == 200
-    room.ok("evaluation_close")
+    room.confirm(room.ok("evaluation_close"))
 
 
 @pytest.fixture

@@ -140,9 +140,10 @@ GRADES_FOR = {
 }
 
 
-def announce_evaluation(app: Flask, event: Event, scores: dict[str, str]) -> None:
+def announce_evaluation(app: Flask, event: Event, room: Room, scores: dict[str, str]) -> None:
     """A real democratic evaluation giving ``scores``: one group, one slip, set up on the
-    organiser's form, opened, voted on a phone and closed (docs/evaluation.md)."""
+    organiser's form, opened, voted on a phone and closed, the room's monitor confirming
+    (docs/evaluation.md)."""
     from .test_ballots import Phone, Polls, form
 
     polls = Polls(app, event, watch=False)
@@ -151,13 +152,13 @@ def announce_evaluation(app: Flask, event: Event, scores: dict[str, str]) -> Non
     polls.open()
     rows = [GRADES_FOR[scores[reg_no]] for reg_no in sorted(scores)]
     assert Phone(app).vote(token, form(rows)).status_code == 200
-    polls.close()
+    polls.close(monitor=room.observer)
 
 
 def whole_event(app: Flask, event: Event, room: Room) -> None:
     give_r005_a_number(app, event)
     type_written(room, app, typo={"R004": "18"})
-    announce_evaluation(app, event, EVALUATION)
+    announce_evaluation(app, event, room, EVALUATION)
     interview_everyone(room, event)
 
 
@@ -640,7 +641,7 @@ def test_a_tie_at_a_seat_boundary_waits_for_a_recorded_lot(
     # evaluation 100, interview 79.00 (room A: -83 -75, 237 / 3; room B: 78 79 80).
     give_r005_a_number(app, event)
     type_written(room, app, marks={**WRITTEN, "R003": "95", "R005": "95"})
-    announce_evaluation(app, event, {**EVALUATION, "R003": "100.00", "R005": "100.00"})
+    announce_evaluation(app, event, room, {**EVALUATION, "R003": "100.00", "R005": "100.00"})
     assert room.act("lot_start", purpose="tie")["error"]["code"] == "interviews_not_ended"
     interview_everyone(room, event, {**ANALYSIS, 6: ["33", "34", "35"]})
     view = organiser_view(room)["results"]

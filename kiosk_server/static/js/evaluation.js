@@ -72,7 +72,7 @@ document.addEventListener("DOMContentLoaded", () => {
     socket.timeout(10000).emit(event, {}, (err, ack) => {
       const error = field(panel, "eval-error");
       if (err || !ack || !ack.ok) error.textContent = err ? t("console.connection_lost") : ack.error.message;
-      else error.textContent = "";
+      else error.textContent = ack.pending ? t("approval.asked") : "";
     });
   });
 });
