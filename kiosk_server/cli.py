@@ -272,12 +272,14 @@ def register(app: Flask) -> None:
 
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         if fresh:
-            store().close()
+            old = store()
+            old.close()
             for suffix in ("", "-wal", "-shm"):
                 Path(app.config["DATABASE"] + suffix).unlink(missing_ok=True)
             from .storage import Store
 
-            app.extensions["kiosk.store"] = Store(app.config["DATABASE"])
+            app.extensions["kiosk.store"] = fresh_store = Store(app.config["DATABASE"])
+            fresh_store.server_key = old.server_key  # the instance's key, not the database's
         events = list_events(store())
         if events and events[0]["name"] != EVENT_NAME:
             raise click.ClickException(

@@ -200,3 +200,16 @@ def test_rehearse_drives_simulated_tablets_and_prints_results(tmp_path: Path) ->
 
     with sqlite3.connect(tmp_path / "x" / "kiosk.sqlite3") as db:
         assert db.execute("SELECT COUNT(*) FROM event").fetchone() == (0,)
+
+
+def test_demo_fresh_starts_over_with_the_instance_key(tmp_path: Path) -> None:
+    """`make demo DEMO_FLAGS=--fresh` (the README's way to start over) replaces the
+    database and signs the new event with the instance's own server key."""
+    first = kiosk("demo", "--no-serve", instance=tmp_path)
+    again = kiosk("demo", "--fresh", "--no-serve", instance=tmp_path)
+    assert first.returncode == 0 and again.returncode == 0, again.stderr
+    passwords = [re.search(r"Organiser password: (\S+)", run.stdout) for run in (first, again)]
+    assert all(passwords) and passwords[0].group(1) != passwords[1].group(1)  # type: ignore[union-attr]
+    verified = kiosk("export", "--out", str(tmp_path / "demo.zip"), instance=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    assert kiosk("verify", str(tmp_path / "demo.zip"), instance=tmp_path).returncode == 0
