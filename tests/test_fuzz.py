@@ -24,8 +24,8 @@ from flask import Flask
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kiosk_server import checkin, observer, organiser, rater
-from kiosk_server.i18n import CATALOG
+from kiosk_server import checkin, clerk, observer, organiser, rater, roles
+from kiosk_server.i18n import CATALOG, normalise_lang, translate
 from kiosk_server.limits import TokenBucket
 from kiosk_server.live import store
 from rater_client import RaterClient
@@ -34,7 +34,10 @@ from rater_client.drill import OrganiserClient
 from seal.signing import b64u, sign
 
 from .conftest import PASSWORD, Event, sheet, sign_in
+from .test_ballots import DEFAULT, Polls
+from .test_ceremony import start
 from .test_interview_sockets import Room
+from .test_results_server import Clerk
 from .test_live_server import free_port, start_server
 
 EXAMPLES = int(os.environ.get("KIOSK_FUZZ_EXAMPLES", "40"))
@@ -52,7 +55,7 @@ EVENTS = {  # every client event each namespace handles
         for name in dir(module.Live)
         if name.startswith("on_") and name not in ("on_connect", "on_disconnect")
     )
-    for module in (organiser, rater, observer, checkin)
+    for module in (organiser, rater, observer, checkin, clerk)
 }
 
 # --- strategies --------------------------------------------------------------------------
@@ -105,6 +108,18 @@ FACT_TABLES = (
     "observer",
     "setting",
     "rubric_item",
+    "lot_draw",
+    "lot_party",
+    "approval",
+    "result_rules",
+    "written_entry",
+    "written_resolution",
+    "correction",
+    "results_publication",
+    "evaluation",
+    "evaluator_group",
+    "ballot_token",
+    "cast_ballot",
 )
 
 
@@ -318,6 +333,34 @@ def test_every_checkin_event_answers_garbage_with_a_documented_refusal(
         state["now"] = check_answer(ack, state["now"], facts, errors)
 
     emit()
+    assert_still_serving(scene)
+
+
+@pytest.mark.parametrize("name", EVENTS["/clerk"])
+def test_every_clerk_event_answers_garbage_with_a_documented_refusal(
+    app: Flask, scene: Room, errors: Callable[[], list[str]], name: str
+) -> None:
+    """A clerk device types marks: real registration numbers and marks among the garbage,
+    so accepted entries and every refusal after them (a repeat, a mismatch) are reached."""
+    desk = Clerk(app, scene).socket
+    payload = shaped(
+        {
+            "reg_no": st.sampled_from(["R001", "R002", "r001", " R001", "R999", ""]),
+            "mark": st.sampled_from(["88", "88.5", "缺考", "-1", "101", "1e3", "NaN", ""]),
+        }
+    )
+    facts = Facts(scene.app)
+    state = {"now": facts.now()}
+
+    @FUZZ
+    @given(args=arguments(payload))
+    @example(args=[{"reg_no": "R001", "mark": "8" * 400}])
+    def emit(args: list[Any]) -> None:
+        ack = desk.emit(name, *args, namespace="/clerk", callback=True)
+        state["now"] = check_answer(ack, state["now"], facts, errors)
+
+    emit()
+    assert desk.is_connected("/clerk")
     assert_still_serving(scene)
 
 
