@@ -1,5 +1,7 @@
-"""Bad input at scale: generated payloads for every Socket.IO event and HTTP form, and raw
-malformed Engine.IO / Socket.IO frames over a real WebSocket.
+"""Bad input at scale: generated payloads for every Socket.IO event and every HTTP route that
+takes input (path tokens, forms, JSON bodies, query strings), and raw malformed Engine.IO /
+Socket.IO frames over a real WebSocket. ``FUZZED`` lists the routes; a test holds it to
+``kiosk_server.roles``, so a new route or namespace cannot go unfuzzed silently.
 
 Every refusal must be a documented error, never ``internal``; a refused act changes
 nothing; nothing is logged as an error; the server goes on serving everyone else. CI runs
