@@ -27,7 +27,7 @@ from .live import event_id, store
 
 bp = Blueprint("evaluator", __name__)
 
-MARK = re.compile(r"m-(\d{1,4})-(\d{1,2})")
+MARK = re.compile(r"m-(\d{1,4})-(\d{1,2})", re.ASCII)  # the page sends ASCII digits only
 STEPS = ("review", "edit", "confirm")
 # Refusals and the HTTP status each is answered with.
 STATUS = {
@@ -71,7 +71,8 @@ def rows_from_form(
             raise UserError("malformed", field="marks")
         if value == "":
             continue
-        if not value.isdigit() or int(value) >= len(grades):
+        # str.isdigit() is also true of "²", which int() refuses: ASCII digits only
+        if not (value.isascii() and value.isdigit()) or int(value) >= len(grades):
             raise UserError("malformed", field="marks")
         rows[c][d] = grades[int(value)]
     return rows

@@ -99,12 +99,14 @@ def lot_qr() -> Any:
 
     ev = event_id()
     wanted = request.args.get("draw", "")
+    # ASCII digits ("²" is a digit to str.isdigit, not to int) that fit an SQLite integer
+    draw_id = int(wanted) if wanted.isascii() and wanted.isdigit() and len(wanted) <= 18 else 0
     with store().read() as db:
         row = next(
             iter(
                 db.query(
                     "SELECT * FROM lot_draw WHERE event_id = ? AND id = ?",
-                    [ev, int(wanted) if wanted.isdigit() else 0],
+                    [ev, draw_id],
                 )
             ),
             None,

@@ -1,5 +1,7 @@
-"""Bad input at scale: generated payloads for every Socket.IO event and HTTP form, and raw
-malformed Engine.IO / Socket.IO frames over a real WebSocket.
+"""Bad input at scale: generated payloads for every Socket.IO event and every HTTP route that
+takes input (path tokens, forms, JSON bodies, query strings), and raw malformed Engine.IO /
+Socket.IO frames over a real WebSocket. ``FUZZED`` lists the routes; a test holds it to
+``kiosk_server.roles``, so a new route or namespace cannot go unfuzzed silently.
 
 Every refusal must be a documented error, never ``internal``; a refused act changes
 nothing; nothing is logged as an error; the server goes on serving everyone else. CI runs
@@ -24,9 +26,9 @@ from flask import Flask
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kiosk_server import checkin, observer, organiser, rater
-from kiosk_server.i18n import CATALOG
-from kiosk_server.limits import TokenBucket
+from kiosk_server import checkin, clerk, observer, organiser, rater, roles
+from kiosk_server.i18n import CATALOG, normalise_lang, translate
+from kiosk_server.limits import FailureLimiter, TokenBucket
 from kiosk_server.live import store
 from rater_client import RaterClient
 from rater_client.client import Device
@@ -34,8 +36,11 @@ from rater_client.drill import OrganiserClient
 from seal.signing import b64u, sign
 
 from .conftest import PASSWORD, Event, sheet, sign_in
+from .test_ballots import DEFAULT, Polls
+from .test_ceremony import start
 from .test_interview_sockets import Room
 from .test_live_server import free_port, start_server
+from .test_results_server import Clerk
 
 EXAMPLES = int(os.environ.get("KIOSK_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
@@ -52,7 +57,7 @@ EVENTS = {  # every client event each namespace handles
         for name in dir(module.Live)
         if name.startswith("on_") and name not in ("on_connect", "on_disconnect")
     )
-    for module in (organiser, rater, observer, checkin)
+    for module in (organiser, rater, observer, checkin, clerk)
 }
 
 # --- strategies --------------------------------------------------------------------------
@@ -105,6 +110,18 @@ FACT_TABLES = (
     "observer",
     "setting",
     "rubric_item",
+    "lot_draw",
+    "lot_party",
+    "approval",
+    "result_rules",
+    "written_entry",
+    "written_resolution",
+    "correction",
+    "results_publication",
+    "evaluation",
+    "evaluator_group",
+    "ballot_token",
+    "cast_ballot",
 )
 
 
@@ -321,6 +338,34 @@ def test_every_checkin_event_answers_garbage_with_a_documented_refusal(
     assert_still_serving(scene)
 
 
+@pytest.mark.parametrize("name", EVENTS["/clerk"])
+def test_every_clerk_event_answers_garbage_with_a_documented_refusal(
+    app: Flask, scene: Room, errors: Callable[[], list[str]], name: str
+) -> None:
+    """A clerk device types marks: real registration numbers and marks among the garbage,
+    so accepted entries and every refusal after them (a repeat, a mismatch) are reached."""
+    desk = Clerk(app, scene).socket
+    payload = shaped(
+        {
+            "reg_no": st.sampled_from(["R001", "R002", "r001", " R001", "R999", ""]),
+            "mark": st.sampled_from(["88", "88.5", "缺考", "-1", "101", "1e3", "NaN", ""]),
+        }
+    )
+    facts = Facts(scene.app)
+    state = {"now": facts.now()}
+
+    @FUZZ
+    @given(args=arguments(payload))
+    @example(args=[{"reg_no": "R001", "mark": "8" * 400}])
+    def emit(args: list[Any]) -> None:
+        ack = desk.emit(name, *args, namespace="/clerk", callback=True)
+        state["now"] = check_answer(ack, state["now"], facts, errors)
+
+    emit()
+    assert desk.is_connected("/clerk")
+    assert_still_serving(scene)
+
+
 def assert_still_serving(scene: Room) -> None:
     """After the storm: the organiser still acts, a newly enrolled tablet is served, the
     observer screen still gets its board."""
@@ -429,6 +474,393 @@ def test_the_language_switch_and_the_log_api_take_any_query(
         assert_page(client.get("/api/log/head", query_string=args), {200}, errors)
 
     get()
+
+
+# --- every other route that takes input: tokens, forms, JSON bodies, query strings ---------
+
+# Every (method, rule) a test in this file sends generated input to. test_no_route_goes_unfuzzed
+# compares it with kiosk_server.roles.HTTP, so a new route cannot go unfuzzed silently.
+FUZZED = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/lang/<code>"),
+    ("GET", "/enrol/<token>"),
+    ("POST", "/api/enrol"),
+    ("GET", "/observe/<token>"),
+    ("POST", "/observe/<token>"),
+    ("GET", "/api/log/consistency"),
+    ("GET", "/api/log/head"),
+    ("GET", "/observer/head.svg"),
+    ("GET", "/observer/lot.svg"),
+    ("GET", "/static/<path:filename>"),
+    ("GET", "/tablet-static/<path:filename>"),
+    ("GET", "/lot/<token>"),
+    ("GET", "/api/lot/<token>"),
+    ("POST", "/api/lot/commit"),
+    ("POST", "/api/lot/reveal"),
+    ("GET", "/checkin/<token>"),
+    ("POST", "/checkin/<token>"),
+    ("GET", "/audit/<token>"),
+    ("POST", "/audit/<token>"),
+    ("GET", "/clerk/<token>"),
+    ("POST", "/clerk/<token>"),
+    ("GET", "/ballot/<token>"),
+    ("POST", "/ballot/<token>"),
+    ("GET", "/organiser/evaluation"),
+    ("POST", "/organiser/evaluation"),
+    ("GET", "/organiser/ballot-slips"),
+    ("GET", "/organiser/results"),
+    ("GET", "/organiser/lot-sheet"),
+    ("GET", "/organiser/enrolment-sheet"),
+    ("GET", "/results/sheet"),
+    ("GET", "/results/bundle"),
+    ("GET", "/results/export.csv"),
+    ("GET", "/results/export.xlsx"),
+    ("GET", "/audit/export"),
+}
+# Routes whose handlers read a query string (request.args), and the names they read.
+QUERIES = {
+    ("GET", "/login"): {"next"},
+    ("GET", "/lang/<code>"): {"next"},
+    ("GET", "/api/log/consistency"): {"first", "second"},
+    ("GET", "/observer/lot.svg"): {"draw"},
+    ("GET", "/organiser/evaluation"): {"saved"},
+    ("GET", "/organiser/ballot-slips"): {"group"},
+    ("GET", "/results/sheet"): {"lang"},
+    ("GET", "/results/bundle"): {"lang"},
+    ("GET", "/results/export.csv"): {"lang", "table"},
+    ("GET", "/results/export.xlsx"): {"lang"},
+}
+ARGS_READ = re.compile(r"""request\.args(?:\.get\(|\[)\s*["']([^"']+)["']""")
+
+
+def test_no_route_or_namespace_goes_unfuzzed() -> None:
+    """Every route that takes input (a form, a path parameter, a query string) is fuzzed
+    here, every query name a handler reads is known, and every namespace has its events."""
+    takes_input = {
+        (method, rule)
+        for (method, rule) in roles.HTTP
+        if method == "POST" or "<" in rule or (method, rule) in QUERIES
+    }
+    assert takes_input - FUZZED == set()
+    assert FUZZED - set(roles.HTTP) == set()  # a renamed route leaves no stale entry here
+    source = Path(organiser.__file__).parent
+    read = {n for f in source.glob("*.py") for n in ARGS_READ.findall(f.read_text())}
+    assert read <= {n for names in QUERIES.values() for n in names}, read
+    assert {ns for ns, _ in roles.SOCKET} == set(EVENTS)
+    for namespace, names in EVENTS.items():
+        assert {(namespace, n) for n in names} <= set(roles.SOCKET)
+        assert {e for ns, e in roles.SOCKET if ns == namespace} - {"connect"} == set(names)
+
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def check_response(response: Any, lang: str, errors: Callable[[], list[str]]) -> None:
+    """Never a server error, never sent off-site, nothing logged as an error; a refusal is a
+    catalogue code (never ``internal``) and its message, or an error page, in ``lang``."""
+    assert response.status_code < 500, (response.status_code, response.get_data()[:300])
+    assert_page(response, {response.status_code}, errors)
+    if response.status_code < 400:
+        return
+    if response.is_json:
+        error = response.get_json()["error"]
+        assert error["code"] in CODES and error["code"] != "internal", error
+        template = CATALOG[lang]["error." + error["code"]]
+        if "{" not in template:
+            assert error["message"] == translate("error." + error["code"], lang), error
+        return
+    text = response.get_data(as_text=True)
+    if "<html" in text:
+        assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in text, text[:200]
+        if lang == "en":  # the page's own words (not what was typed) are English
+            shown = re.findall(r'class="error"[^>]*>([^<]*)<', text)
+            assert not any(HAN.search(m) for m in shown), shown
+
+
+def token_of(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[1]
+
+
+class World:
+    """Everything the routes act on at once: a lot draw committing (its party links), an
+    evaluation open (its slips), unspent check-in, auditor and clerk links, an enrolled
+    auditor device, and the organiser signed in (its CSRF token known)."""
+
+    def __init__(self, app: Flask, event: Event) -> None:
+        self.app = app
+        self.room = Room(app, event)
+        self.parties = [p.token for p in start(self.room, app)]
+        polls = Polls(app, event, watch=False)
+        assert polls.configure(DEFAULT).status_code == 302
+        self.slips = [t for tokens in polls.slips().values() for t in tokens]
+        polls.open()
+        self.organiser = polls.http
+        page = self.organiser.get("/organiser/evaluation").get_data(as_text=True)
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert found is not None
+        self.csrf = found.group(1)
+        self.links = {
+            role: token_of(self.room.ok(f"new_{role}", label=role)["url"])
+            for role in ("checkin", "auditor", "clerk")
+        }
+        self.auditor = app.test_client()
+        desk = token_of(self.room.ok("new_auditor", label="审计")["url"])
+        assert self.auditor.post(f"/audit/{desk}").status_code == 302
+        self.draw = store(app).row("SELECT max(id) AS id FROM lot_draw")["id"]
+
+    def tokens(self, *real: str) -> st.SearchStrategy[str]:
+        """A path token: a real one now and then, else anything a browser could send."""
+        return st.sampled_from(list(real)) | segments if real else segments
+
+    def still_serving(self) -> None:
+        assert self.organiser.get("/organiser/").status_code == 200
+        assert self.auditor.get("/audit").status_code == 200
+        assert self.app.test_client().get(f"/api/lot/{self.parties[0]}").status_code == 200
+        self.room.ok("pause", room_id=self.room.event.rooms["A"], paused=False)
+
+
+@pytest.fixture
+def world(app: Flask, event: Event, unlimited: None, monkeypatch: pytest.MonkeyPatch) -> World:
+    """The world, with the token-guessing limit off: every input reaches its handler (the
+    limit has its own tests)."""
+    monkeypatch.setattr(FailureLimiter, "blocked", lambda self, key: False)
+    return World(app, event)
+
+
+langs = st.sampled_from(["zh", "en"])
+
+
+def form_data(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, str]]:
+    """Form fields as a browser sends them: text only (anything else as its JSON)."""
+    return shaped(fields).map(
+        lambda d: {k: v if isinstance(v, str) else json.dumps(v) for k, v in d.items()}
+    )
+
+
+class Probe:
+    """Send a request, check the answer, and check that nothing changed unless the answer
+    says the act was accepted."""
+
+    def __init__(self, world: World, errors: Callable[[], list[str]]) -> None:
+        self.facts = Facts(world.app)
+        self.now = self.facts.now()
+        self.errors = errors
+
+    def __call__(
+        self, client: Any, method: str, path: str, lang: str, accepted: Callable[[Any], bool]
+    ) -> Callable[..., Any]:
+        def send(**kwargs: Any) -> Any:
+            client.set_cookie("lang", lang)
+            response = client.open(path, method=method, **kwargs)
+            check_response(response, lang, self.errors)
+            before, self.now = self.now, self.facts.now()  # kept even when the check fails
+            if not accepted(response):
+                assert self.now == before, (method, path, response.status_code)
+            return response
+
+        return send
+
+
+def never(response: Any) -> bool:
+    return False
+
+
+def json_ok(response: Any) -> bool:
+    return response.status_code == 200 and response.is_json and response.get_json()["ok"]
+
+
+def redirected(response: Any) -> bool:
+    return response.status_code == 302
+
+
+def counted(response: Any) -> bool:
+    """An accepted reveal, or one that does not match its commitment: that refusal is
+    counted on the party's row and logged, in the open (``ceremony.reveal``)."""
+    if json_ok(response):
+        return True
+    return response.is_json and response.get_json()["error"]["code"] == "lot_reveal_mismatch"
+
+
+def test_the_lot_party_pages_and_api_take_any_input(
+    world: World, errors: Callable[[], list[str]]
+) -> None:
+    probe = Probe(world, errors)
+    client = world.app.test_client()
+    tokens = world.tokens(*world.parties)
+    hexes = st.sampled_from(["ab" * 32, "AB" * 32, "ab" * 31, "zz" * 32, ""])
+
+    @FUZZ
+    @given(
+        token=tokens,
+        lang=langs,
+        commit=shaped({"token": tokens, "commitment": hexes | texts}) | values,
+        reveal=shaped({"token": tokens, "value": texts, "salt": texts}) | values,
+        raw=st.binary(max_size=100),
+    )
+    @example(token="x", lang="en", commit={"token": 2**70}, reveal=[], raw=b"{")
+    def send(token: str, lang: str, commit: Any, reveal: Any, raw: bytes) -> None:
+        probe(client, "GET", f"/lot/{token}", lang, never)()
+        probe(client, "GET", f"/api/lot/{token}", lang, never)()
+        probe(client, "POST", "/api/lot/commit", lang, json_ok)(json=commit)
+        probe(client, "POST", "/api/lot/reveal", lang, counted)(json=reveal)
+        post = probe(client, "POST", "/api/lot/commit", lang, never)
+        post(data=raw, content_type="application/json")
+
+    send()
+    world.still_serving()
+
+
+@pytest.mark.parametrize("role", ["checkin", "auditor", "clerk"])
+def test_the_one_time_links_take_any_token(
+    world: World, errors: Callable[[], list[str]], role: str
+) -> None:
+    probe = Probe(world, errors)
+    prefix = {"checkin": "/checkin", "auditor": "/audit", "clerk": "/clerk"}[role]
+
+    @FUZZ
+    @given(token=world.tokens(world.links[role]), lang=langs, form=form_data({"csrf": texts}))
+    def send(token: str, lang: str, form: dict[str, str]) -> None:
+        client = world.app.test_client()  # a fresh browser: no credential cookie yet
+        probe(client, "GET", f"{prefix}/{token}", lang, never)()
+        probe(client, "POST", f"{prefix}/{token}", lang, redirected)(data=form)
+
+    send()
+    world.still_serving()
+
+
+def ballot_form(world: World) -> st.SearchStrategy[dict[str, str]]:
+    """A ballot form: real mark fields (in and out of range), steps and the CSRF token."""
+    cells = st.tuples(st.integers(-1, 8), st.integers(-1, 6)).map(lambda cd: f"m-{cd[0]}-{cd[1]}")
+    marks = st.dictionaries(
+        cells | st.text(max_size=8),
+        st.sampled_from(["", "0", "1", "3", "4", "9", "-1", "²", "١", "0x1", " 1"]) | texts,
+        max_size=6,
+    )
+    step = st.sampled_from(["review", "edit", "confirm", "", "CONFIRM"]) | texts
+    return st.tuples(marks, step, st.sampled_from([world.csrf, ""]) | texts).map(
+        lambda t: {**t[0], "step": t[1], "csrf": t[2]}
+    )
+
+
+def test_the_ballot_pages_take_any_token_and_form(
+    world: World, errors: Callable[[], list[str]]
+) -> None:
+    """Through the organiser's own browser too, whose session holds a CSRF token: a form
+    with the right token reaches every check after it."""
+    probe = Probe(world, errors)
+    phone = world.app.test_client()
+    phone.get(f"/ballot/{world.slips[0]}")  # a session with a CSRF token of its own
+
+    def cast(response: Any) -> bool:
+        return response.status_code == 200 and "ballot-done" in response.get_data(as_text=True)
+
+    @FUZZ
+    @given(
+        token=world.tokens(*world.slips),
+        lang=langs,
+        form=ballot_form(world),
+        who=st.sampled_from(["phone", "organiser"]),
+    )
+    @example(token=world.slips[0], lang="en", form={"step": "review", "m-0-0": "²"}, who="phone")
+    def send(token: str, lang: str, form: dict[str, str], who: str) -> None:
+        client = phone if who == "phone" else world.organiser
+        probe(client, "GET", f"/ballot/{token}", lang, never)()
+        probe(client, "POST", f"/ballot/{token}", lang, cast)(data=form)
+
+    send()
+    world.still_serving()
+
+
+def test_the_evaluation_set_up_form_takes_any_input(
+    world: World, errors: Callable[[], list[str]]
+) -> None:
+    """As the signed-in organiser with the session's CSRF token (and without it); the
+    evaluation is open, so every well-formed set-up must still be refused."""
+    probe = Probe(world, errors)
+    numbers = st.sampled_from(["", "0", "1", "3", "-2", "1.5", "１２", "²", "9" * 30, "1e9"])
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "csrf": st.sampled_from([world.csrf, world.csrf, ""]) | texts,
+        "dimensions": st.sampled_from(["德 能 勤 绩 廉", "", "德 德", "a" * 600]) | texts,
+        "points": numbers | texts,
+        "grades": st.sampled_from(["优秀=100 称职=80", "x=", "=1", "a=1 a=2"]) | texts,
+        "validity": st.sampled_from(["candidate", "ballot", ""]) | texts,
+    }
+    for i in (0, 1, 7, 8, 99):
+        fields.update({f"name-{i}": texts, f"ballots-{i}": numbers, f"weight-{i}": numbers})
+
+    @FUZZ
+    @given(form=form_data(fields), lang=langs)
+    def send(form: dict[str, str], lang: str) -> None:
+        probe(world.organiser, "POST", "/organiser/evaluation", lang, never)(data=form)
+
+    send()
+    world.still_serving()
+
+
+def test_the_pages_with_a_query_string_take_any_query(
+    world: World, errors: Callable[[], list[str]]
+) -> None:
+    """The organiser's pages and sheets, the published results and exports, the lot QR code
+    and the static files: as the organiser, an enrolled auditor device and nobody."""
+    probe = Probe(world, errors)
+    paths = st.sampled_from(
+        sorted(
+            rule
+            for method, rule in FUZZED
+            if method == "GET" and "<" not in rule and rule.startswith(("/organiser", "/results"))
+        )
+        + ["/observer/lot.svg", "/audit/export"]
+    )
+    numbers = st.integers(-3, 2**70).map(str) | st.sampled_from(["²", "١", "0x1", "", " 1"])
+    query = form_data(
+        {
+            "lang": st.sampled_from(["en", "zh", "EN-gb", "fr", ""]),
+            "table": st.sampled_from(["results", "raters", "RESULTS", ""]),
+            "group": numbers,
+            "draw": numbers | st.just(str(world.draw)),
+            "saved": st.sampled_from(["1", "0", ""]),
+        }
+    )
+    audiences = {"organiser": world.organiser, "auditor": world.auditor}
+
+    def logged_export(response: Any) -> bool:  # an export is an accepted, logged act
+        return response.status_code == 200 and response.mimetype == "application/zip"
+
+    @FUZZ
+    @given(
+        path=paths,
+        query=query,
+        lang=langs,
+        who=st.sampled_from(["organiser", "auditor", "nobody"]),
+        static=segments,
+    )
+    @example(path="/observer/lot.svg", query={"draw": "²"}, lang="en", who="organiser", static="x")
+    @example(
+        path="/observer/lot.svg", query={"draw": str(2**70)}, lang="en", who="auditor", static="x"
+    )
+    @example(
+        path="/organiser/ballot-slips",
+        query={"group": str(2**70)},
+        lang="zh",
+        who="organiser",
+        static="x",
+    )
+    def get(path: str, query: dict[str, str], lang: str, who: str, static: str) -> None:
+        client = audiences.get(who) or world.app.test_client()
+        expected = lang
+        if path.startswith("/results/") and query.get("lang"):
+            expected = normalise_lang(query["lang"])
+        probe(client, "GET", path, expected, logged_export)(query_string=query)
+        for prefix in ("/static/", "/tablet-static/"):
+            response = client.get(prefix + static)
+            assert response.status_code in (200, 404), response.status_code
+            response.close()
+        assert errors() == []
+
+    get()
+    world.still_serving()
 
 
 # --- raw frames over a real WebSocket ------------------------------------------------------
