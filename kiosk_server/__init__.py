@@ -28,8 +28,8 @@ from .instance import (
 from .live import Presence, refuse_malformed_packets
 from .storage import Store
 
-# Threading mode: one OS thread per socket is ample for a room of tablets and keeps the
-# single SQLite connection simple. Issue "fast under load" measures gevent against it.
+# The app's default mode, for tests, drills and `kiosk demo`: no patched process needed.
+# `kiosk serve` builds the app for gevent instead (KIOSK_ASYNC_MODE, kiosk_server.launch).
 ASYNC_MODE = "threading"
 MAX_MESSAGE_BYTES = 64 * 1024
 CSP = (
@@ -95,7 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # set by kiosk serve when it speaks HTTPS
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
-        ASYNC_MODE=ASYNC_MODE,  # benchmarks/load.py measures the others against it
+        ASYNC_MODE=ASYNC_MODE,  # serving.py refuses a server of another mode
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("KIOSK")
