@@ -95,7 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # set by kiosk serve when it speaks HTTPS
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
-        ASYNC_MODE=ASYNC_MODE,  # serving.py refuses a server of another mode
+        ASYNC_MODE=ASYNC_MODE,  # benchmarks/load.py measures the others against it
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("KIOSK")
