@@ -58,7 +58,7 @@ fuzz: $(VENV)/.test
 
 ## bench: every benchmark (minutes; loopback only; never part of `make test`). Figures
 ## move with whatever else runs on the machine: note `uptime` beside them.
-## BENCH_FLAGS=--quick for short runs, BENCH_FLAGS="--mode gevent" for the other server mode.
+## BENCH_FLAGS=--quick for short runs, BENCH_FLAGS="--mode threading" for the other server mode.
 BENCH_FLAGS ?=
 bench: $(VENV)/.bench
 	uptime

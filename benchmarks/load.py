@@ -30,7 +30,7 @@ Scenarios (each in a fresh instance), one JSON line each:
 
 Usage::
 
-    .venv/bin/python benchmarks/load.py [--quick] [--mode threading|gevent] [SCENARIO ...]
+    .venv/bin/python benchmarks/load.py [--quick] [--mode gevent|threading] [SCENARIO ...]
 
 Diagnostics go to stderr; stdout has only the JSON lines.
 """
@@ -130,8 +130,8 @@ def echo_app(mode: str) -> tuple[Any, Any]:
 
 
 def serve(instance: str | None, port: int, mode: str) -> None:
-    """The subprocess: the kiosk on ``instance`` (or the echo app), as ``kiosk serve``
-    runs it in threading mode, or under gevent's WSGI server."""
+    """The subprocess: the kiosk on ``instance`` (or the echo app) on the server that
+    ``kiosk serve`` builds for ``mode`` (gevent's WSGI server, or Werkzeug's threaded one)."""
     if mode == "gevent":
         from gevent import monkey
 
@@ -149,6 +149,10 @@ def serve(instance: str | None, port: int, mode: str) -> None:
         from kiosk_server.serving import build_server
 
         build_server(app, HOST, port).serve_forever()
+    elif instance is not None:
+        from kiosk_server.serving import build_gevent_server
+
+        build_gevent_server(app, HOST, port).serve_forever()
     else:
         sio.run(app, host=HOST, port=port, log_output=False)
 
@@ -994,7 +998,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)"
     )
-    parser.add_argument("--mode", default="threading", choices=("threading", "gevent"))
+    parser.add_argument("--mode", default="gevent", choices=("gevent", "threading"))
     parser.add_argument("--quick", action="store_true", help="short durations")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply client counts")
     parser.add_argument("--duration", type=float, help="seconds for hold/steady")

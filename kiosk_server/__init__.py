@@ -28,8 +28,8 @@ from .instance import (
 from .live import Presence, refuse_malformed_packets
 from .storage import Store
 
-# Threading mode: one OS thread per socket is ample for a room of tablets and keeps the
-# single SQLite connection simple. Issue "fast under load" measures gevent against it.
+# The app's default mode, for tests, drills and `kiosk demo`: no patched process needed.
+# `kiosk serve` builds the app for gevent instead (KIOSK_ASYNC_MODE, kiosk_server.launch).
 ASYNC_MODE = "threading"
 MAX_MESSAGE_BYTES = 64 * 1024
 CSP = (

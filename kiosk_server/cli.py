@@ -21,6 +21,8 @@ from .enrolment import issue_observer, issue_unissued_seats, pending_tokens
 from .errors import UserError
 from .events import create_event, list_events
 from .importer import KINDS, ImportFault, import_setup, read_rows
+from .launch import ENV as ASYNC_ENV
+from .launch import MODES, SERVE_DEFAULT, prepare
 from .live import event_id as served_event_id
 from .live import store, token_key
 
@@ -93,8 +95,11 @@ def print_links(base_url: str, ev: int, with_qr: bool = True) -> list[str]:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _serve(app: Flask, host: str, port: int, backups: Schedule | None = None) -> None:
-    """HTTPS whenever `kiosk tls init` has run; plain HTTP only on this computer."""
+def _serve(
+    app: Flask, host: str, port: int, backups: Schedule | None = None, mode: str | None = None
+) -> None:
+    """HTTPS whenever `kiosk tls init` has run; plain HTTP only on this computer; in async
+    ``mode`` when given (the app must have been built for it), else in the app's own."""
     from .serving import serve_forever
     from .tls import server_files
 
@@ -104,6 +109,11 @@ def _serve(app: Flask, host: str, port: int, backups: Schedule | None = None) ->
         raise click.ClickException(
             "tablets on the LAN need HTTPS (their signing keys only work in a secure "
             "context): run `kiosk tls init` first, or serve on 127.0.0.1 to try it here"
+        )
+    if mode is not None and app.config["ASYNC_MODE"] != mode:
+        raise click.ClickException(
+            f"this process was built for async mode {app.config['ASYNC_MODE']!r}, not "
+            f"{mode!r}: start it with the kiosk command, which prepares the process for it"
         )
     try:
         serve_forever(app, host, port, tls, backups, report=click.echo)
@@ -229,12 +239,21 @@ def register(app: Flask) -> None:
         type=click.IntRange(min=1),
         help="Backups kept in each folder; older ones are removed.",
     )
+    @click.option(
+        "--async-mode",
+        type=click.Choice(MODES),
+        default=SERVE_DEFAULT,
+        envvar=ASYNC_ENV,
+        show_default=True,
+        help="gevent's server (one process, greenlets), or Werkzeug's threaded one.",
+    )
     def serve_command(
         host: str,
         port: int,
         backup_dirs: tuple[Path, ...],
         backup_every: float,
         backup_keep: int,
+        async_mode: str,
     ) -> None:
         """Serve the event to the room's tablets and screens."""
         if served_event_id() is None:
@@ -254,12 +273,12 @@ def register(app: Flask) -> None:
                 "here (the server keeps one connection). While serving, export from "
                 "the console, not with kiosk export."
             )
-        click.echo(f"serving on {host}:{port} (Ctrl+C stops)")
+        click.echo(f"serving on {host}:{port}, async mode {async_mode} (Ctrl+C stops)")
         schedule = None
         if backup_dirs:
             schedule = Schedule(tuple(backup_dirs), backup_every * 60, backup_keep)
             click.echo(f"backups every {backup_every:g} min to: {', '.join(map(str, backup_dirs))}")
-        _serve(app, host, port, schedule)
+        _serve(app, host, port, schedule, async_mode)
 
     @app.cli.command("demo")
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -575,6 +594,8 @@ def restore_command(backup: Path, target: Path) -> None:
 def main() -> None:
     """Entry point of the ``kiosk`` console script."""
     from . import create_app
+
+    prepare(sys.argv[1:])  # `kiosk serve` under gevent continues in a patched process
 
     group = FlaskGroup(
         create_app=lambda: create_app(),

@@ -1,10 +1,13 @@
-"""Serving the app: Werkzeug's threaded server, which carries the threading async mode.
+"""Serving the app: gevent's WSGI server for the gevent async mode (what `kiosk serve`
+runs, chosen by measurement: docs/decisions.md), Werkzeug's threaded server for the
+threading mode (tests, drills, `kiosk demo`, and `kiosk serve --async-mode threading`).
 
-Flask-SocketIO's own ``run`` uses the same server; we build it ourselves to pass one
-fix: after a WebSocket session ends the connection is closed, instead of being kept
-alive for another HTTP request. Without it the server reads the client's closing
-WebSocket frames as a malformed request and the client waits seconds for a close reply.
-The server choice for heavy load is measured in benchmarks (see docs/decisions.md).
+Each server carries only its own mode: an app built for the other is refused. We build
+both ourselves rather than through Flask-SocketIO's ``run`` for one fix: after a
+WebSocket session ends the connection is closed, instead of being kept alive for another
+HTTP request. Without it the server reads the client's closing WebSocket frames as a
+malformed request and the client waits seconds for a close reply. Neither logs request
+lines: URLs carry enrolment tokens.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, load_ssl_context, make_server
 
 from .backup import Schedule, hold_instance, serve_control, start_periodic
+from .launch import patched
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +47,58 @@ def build_server(
 ) -> BaseWSGIServer:
     """A threaded server for ``app`` (port 0 picks a free one: see ``server_port``), over
     HTTPS when ``tls`` names a certificate and key."""
-    mode = app.extensions["socketio"].async_mode
-    if mode != "threading":
-        # gevent needs its own server and a monkey-patched process (benchmarks/load.py).
-        raise RuntimeError(f"Werkzeug's threaded server cannot carry async mode {mode!r}")
+    if _mode(app) != "threading":
+        # gevent needs its own server and a monkey-patched process: build_gevent_server.
+        raise RuntimeError(f"Werkzeug's threaded server cannot carry async mode {_mode(app)!r}")
     return make_server(
         host, port, app, threaded=True, request_handler=RequestHandler, ssl_context=tls
     )
+
+
+def _mode(app: Flask) -> str:
+    return str(app.extensions["socketio"].async_mode)
+
+
+def build_gevent_server(
+    app: Flask, host: str = "127.0.0.1", port: int = 0, tls: tuple[str, str] | None = None
+) -> Any:
+    """gevent's WSGI server for ``app`` (WebSocket through simple-websocket, as
+    Engine.IO's gevent driver does without gevent-websocket), over HTTPS when ``tls``
+    names a certificate and key. The process must have been patched before anything
+    was imported (``kiosk_server.launch``): unpatched, one blocking call stops every
+    greenlet."""
+    if _mode(app) != "gevent":
+        raise RuntimeError(f"gevent's server cannot carry async mode {_mode(app)!r}")
+    if not patched():
+        raise RuntimeError("gevent's server needs a monkey-patched process (kiosk serve)")
+    from gevent.pywsgi import WSGIHandler, WSGIServer
+
+    class GeventHandler(WSGIHandler):  # type: ignore[misc] - gevent ships no type hints
+        def handle_one_response(self) -> None:
+            websocket = self.environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+            super().handle_one_response()
+            if websocket:
+                self.close_connection = True
+
+        def log_request(self) -> None:
+            """Request lines are not logged: URLs carry enrolment tokens."""
+
+    class GeventServer(WSGIServer):  # type: ignore[misc] - gevent ships no type hints
+        def wrap_socket_and_handle(self, client_socket: Any, address: Any) -> Any:
+            """A failed TLS handshake (a tablet that does not trust the kiosk's CA yet)
+            is one line in the log, not a traceback."""
+            try:
+                tls_socket = self.wrap_socket(client_socket, **self.ssl_args)
+            except OSError as exc:  # ssl.SSLError included
+                client_socket.close()
+                reason = getattr(exc, "reason", None) or type(exc).__name__
+                log.warning("TLS handshake from %s failed: %s", address[0], reason)
+                return None
+            with closing(tls_socket):
+                return self.handle(tls_socket, address)
+
+    tls_args = {"ssl_context": load_ssl_context(*tls)} if tls else {}
+    return GeventServer((host, port), app, handler_class=GeventHandler, log=None, **tls_args)
 
 
 def start_heartbeat(app: Flask, stop: threading.Event, every: float = 10.0) -> threading.Thread:
@@ -70,10 +121,15 @@ def start_heartbeat(app: Flask, stop: threading.Event, every: float = 10.0) -> t
     return thread
 
 
-def _exit_on_sigterm() -> None:
+def _exit_on_sigterm(app: Flask, server: Any) -> None:
     """systemd stops a service with SIGTERM: leave through ``finally`` (the last backup)
-    instead of dying mid-way."""
-    if threading.current_thread() is threading.main_thread():
+    instead of dying mid-way. Under gevent the server is stopped from a greenlet, so its
+    ``serve_forever`` returns rather than being interrupted inside the hub."""
+    if _mode(app) == "gevent":
+        import gevent
+
+        gevent.signal_handler(signal.SIGTERM, server.stop)
+    elif threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
@@ -92,9 +148,11 @@ def serve_forever(
     start_heartbeat(app, stop)
     serve_control(app, stop)
     periodic = start_periodic(app, backups, stop, report) if backups else None
-    _exit_on_sigterm()
     try:
-        build_server(app, host, port, tls).serve_forever()
+        build = build_gevent_server if _mode(app) == "gevent" else build_server
+        server = build(app, host, port, tls)
+        _exit_on_sigterm(app, server)
+        server.serve_forever()
     finally:
         stop.set()
         if periodic is not None:

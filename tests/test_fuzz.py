@@ -874,8 +874,12 @@ class Wire:
         ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
         headers = [f"Cookie: {cookie}"] if cookie else []
         self.ws = websocket.create_connection(ws_url, origin=url, header=headers, timeout=5)
-        opened = self.receive(5)
-        assert isinstance(opened, str) and opened.startswith("0"), opened
+        try:
+            opened = self.receive(5)
+            assert isinstance(opened, str) and opened.startswith("0"), opened
+        except BaseException:
+            self.close()
+            raise
 
     def send(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
@@ -923,7 +927,11 @@ class Wire:
             return None  # closed by the server
 
     def close(self) -> None:
+        """Close, and release the socket in any case: once a send has failed (the server
+        dropped the connection) websocket-client counts it as closed and its ``close``
+        does nothing, leaving the socket open."""
         self.ws.close()
+        self.ws.shutdown()
 
 
 namespaces = st.sampled_from(["/rater,", "/organiser,", "/observer,", "/nope,", "", "/rater"])
@@ -990,8 +998,12 @@ def test_malformed_frames_over_a_real_websocket_break_nothing(served: dict[str, 
     def connected() -> Wire:
         if wire["now"] is None:
             fresh = Wire(url, cookie=served["cookie"])
-            fresh.join("/rater", {"credential": served["credential"]})
-            fresh.join("/organiser")
+            try:
+                fresh.join("/rater", {"credential": served["credential"]})
+                fresh.join("/organiser")
+            except BaseException:
+                fresh.close()
+                raise
             wire["now"] = fresh
         return wire["now"]
 
