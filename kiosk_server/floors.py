@@ -1,9 +1,10 @@
 """Refuse to start on dependency versions with known security holes.
 
 The floors are the first releases with the fixes (see ../shared FINDINGS: CVEs in
-Flask, the Socket.IO stack and cryptography). SQLite's WAL-reset race (3.7.0 to 3.51.2,
-fixed in 3.51.3 and back-ported to 3.44.6 and 3.50.7) needs two connections; the kiosk
-keeps exactly one, so an affected SQLite is allowed and reported, not refused.
+Flask, the Socket.IO stack and cryptography; gevent from its own advisory). SQLite's
+WAL-reset race (3.7.0 to 3.51.2, fixed in 3.51.3 and back-ported to 3.44.6 and 3.50.7)
+needs two connections; the kiosk keeps exactly one, so an affected SQLite is allowed and
+reported, not refused.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ FLOORS = {
     "python-socketio": (5, 16, 2),
     "python-engineio": (4, 13, 2),
     "cryptography": (46, 0, 7),
+    "gevent": (23, 9, 0),  # CVE-2023-41419: privilege escalation through its WSGIServer
 }
 
 

@@ -18,11 +18,13 @@ def test_an_old_dependency_is_refused_by_name() -> None:
         "python-socketio": "5.16.1",
         "python-engineio": "4.15.1",
         "cryptography": "46.0.7.post1",
+        "gevent": "23.7.0",
     }
     with pytest.raises(floors.BelowFloor) as refused:
         floors.check(old.__getitem__)
     text = str(refused.value)
     assert "flask 3.1.2 < 3.1.3" in text and "python-socketio 5.16.1 < 5.16.2" in text
+    assert "gevent 23.7.0 < 23.9.0" in text
     assert "cryptography" not in text and "engineio" not in text
 
 
