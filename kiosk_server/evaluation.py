@@ -408,15 +408,23 @@ def open_evaluation(store: Store, event_id: int, actor: str) -> None:
         )
 
 
-def _open_context(
-    db: sqlite_utils.Database, event_id: int | None
-) -> tuple[dict[str, Any], Scheme, list[dict[str, Any]]]:
-    """The open evaluation's row, scheme and candidates, or the refusal an evaluator sees."""
-    found = None if event_id is None else evaluation_row(db, event_id)
+def _open_row(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
+    """The evaluation's row while voting is open; else the refusal that says why not."""
+    found = evaluation_row(db, event_id)
     if found is None or found["state"] == State.SETUP:
         raise UserError("evaluation_not_open")
     if found["state"] == State.CLOSED:
         raise UserError("evaluation_closed")
+    return found
+
+
+def _open_context(
+    db: sqlite_utils.Database, event_id: int | None
+) -> tuple[dict[str, Any], Scheme, list[dict[str, Any]]]:
+    """The open evaluation's row, scheme and candidates, or the refusal an evaluator sees."""
+    if event_id is None:
+        raise UserError("evaluation_not_open")
+    found = _open_row(db, event_id)
     return found, scheme_from_json(json.loads(found["scheme"])), json.loads(found["candidates"])
 
 
@@ -484,11 +492,7 @@ def cast(store: Store, event_id: int | None, token: object, rows: object) -> str
 def close_check(store: Store, event_id: int) -> None:
     """Refuse at once what a monitor's confirmation could not make right."""
     with store.read() as db:
-        found = evaluation_row(db, event_id)
-    if found is None or found["state"] == State.SETUP:
-        raise UserError("evaluation_not_open")
-    if found["state"] == State.CLOSED:
-        raise UserError("evaluation_closed")
+        _open_row(db, event_id)
 
 
 def close_evaluation(store: Store, event_id: int, actor: str, scrub: bool = True) -> None:
@@ -496,11 +500,7 @@ def close_evaluation(store: Store, event_id: int, actor: str, scrub: bool = True
     order, then the result; the slips' digests are deleted and the file is rewritten so
     nothing of the order of casting survives in it."""
     with store.write() as db:
-        found = evaluation_row(db, event_id)
-        if found is None or found["state"] == State.SETUP:
-            raise UserError("evaluation_not_open")
-        if found["state"] == State.CLOSED:
-            raise UserError("evaluation_closed")
+        found = _open_row(db, event_id)
         scheme = scheme_from_json(json.loads(found["scheme"]))
         candidates = [c["reg_no"] for c in json.loads(found["candidates"])]
         groups = [g["name"] for g in groups_of(db, event_id)]
