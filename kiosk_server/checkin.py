@@ -12,15 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlite_utils
-from flask import Blueprint, render_template, request
-from flask_socketio import ConnectionRefusedError, emit, join_room
+from flask import Blueprint, render_template
+from flask_socketio import emit, join_room
 
 from . import interview
-from .audit import record, record_refusal
-from .enrolment import authenticate_observer
+from .audit import record
 from .errors import UserError
 from .links import LinkRole
-from .live import Audience, client_lang, event_id, guarded, payload, publish, store
+from .live import Audience, client_lang, guarded, payload, publish, store
 from .storage import Store, utcnow
 
 NAMESPACE = "/checkin"
@@ -194,14 +193,8 @@ class Live(Audience):
         return int(self.identity()["event_id"])
 
     def on_connect(self, auth: Any = None) -> None:
-        credential = auth.get("credential") if isinstance(auth, dict) else None
-        found = authenticate_observer(
-            store(), credential or request.cookies.get(CHECKIN_COOKIE), ROLE
-        )
-        ev = event_id()
-        if found is None or ev is None or found["event_id"] != ev:
-            record_refusal(store(), "anonymous", "checkin_connect", "not_authenticated")
-            raise ConnectionRefusedError("not_authenticated")
+        found = LINK.connecting(auth)
+        ev = int(found["event_id"])
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
         emit("checkin", checkin_view(store(), ev))

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, render_template, request
-from flask_socketio import ConnectionRefusedError, emit, join_room
+from flask import Blueprint, Flask, render_template
+from flask_socketio import emit, join_room
 
 from . import written
-from .audit import record_refusal
-from .enrolment import authenticate_observer
 from .links import LinkRole
-from .live import Audience, client_lang, event_id, guarded, payload, publish, store
+from .live import Audience, client_lang, guarded, payload, publish, store
 
 NAMESPACE = "/clerk"
 CLERK_COOKIE = "kiosk_clerk"
@@ -73,14 +71,7 @@ class Live(Audience):
         return int(self.identity()["event_id"])
 
     def on_connect(self, auth: Any = None) -> None:
-        credential = auth.get("credential") if isinstance(auth, dict) else None
-        found = authenticate_observer(
-            store(), credential or request.cookies.get(CLERK_COOKIE), ROLE
-        )
-        ev = event_id()
-        if found is None or ev is None or found["event_id"] != ev:
-            record_refusal(store(), "anonymous", "clerk_connect", "not_authenticated")
-            raise ConnectionRefusedError("not_authenticated")
+        found = LINK.connecting(auth)
         self.remember(found, client_lang(auth))
         join_room(f"clerk:{found['id']}")  # each clerk hears only its own view
         emit("clerk", snapshot(found))

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
+from flask_socketio import ConnectionRefusedError
 
 from .audit import record_refusal
 from .auth import client_key, limiter
 from .enrolment import authenticate_observer, enrol_observer, observer_for_token
 from .errors import UserError
 from .i18n import normalise_lang
-from .live import publish, store, with_credential
+from .live import event_id, publish, store, with_credential
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,19 @@ class LinkRole:
     def who(self) -> dict[str, Any] | None:
         """The enrolled screen this request comes from, or None."""
         return authenticate_observer(store(), request.cookies.get(self.cookie), self.role)
+
+    def connecting(self, auth: Any) -> dict[str, Any]:
+        """The enrolled screen opening a socket (``auth.credential`` or the cookie), for
+        the event being served; else the refusal is recorded and the connection refused."""
+        credential = auth.get("credential") if isinstance(auth, dict) else None
+        found = authenticate_observer(
+            store(), credential or request.cookies.get(self.cookie), self.role
+        )
+        ev = event_id()
+        if found is None or ev is None or found["event_id"] != ev:
+            record_refusal(store(), "anonymous", f"{self.role}_connect", "not_authenticated")
+            raise ConnectionRefusedError("not_authenticated")
+        return found
 
     def refused(self) -> Any:
         return self.page(None), 401

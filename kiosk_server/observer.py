@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
-from flask_socketio import ConnectionRefusedError, emit, join_room
+from flask_socketio import emit, join_room
 
 from seal.signing import canonical
 
 from . import approval, evaluation, interview
-from .audit import record_refusal
 from .enrolment import authenticate_observer
 from .evidence import consistency, latest_head
 from .links import LinkRole
@@ -152,12 +151,8 @@ class Live(Audience):
         return f"observer:{self.identity()['id']}"
 
     def on_connect(self, auth: Any = None) -> None:
-        credential = auth.get("credential") if isinstance(auth, dict) else None
-        found = authenticate_observer(store(), credential or request.cookies.get(OBSERVER_COOKIE))
-        ev = event_id()
-        if found is None or ev is None or found["event_id"] != ev:
-            record_refusal(store(), "anonymous", "observer_connect", "not_authenticated")
-            raise ConnectionRefusedError("not_authenticated")
+        found = LINK.connecting(auth)
+        ev = int(found["event_id"])
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
         emit("board", interview.board(store(), ev))
