@@ -119,6 +119,19 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     store(app).close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """A failed test that ran `kiosk serve` shows the server's own log beside its
+    traceback: a CI run on a fresh machine leaves nothing else to read afterwards."""
+    report = yield
+    app = getattr(item, "funcargs", {}).get("app")
+    if report.failed and isinstance(app, Flask):
+        log = Path(app.instance_path) / "server.log"
+        if log.exists():
+            report.sections.append(("kiosk serve: server.log", log.read_text()[-20_000:]))
+    return report
+
+
 @pytest.fixture
 def event(app: Flask) -> Event:
     return Event(app)
