@@ -13,12 +13,13 @@ import functools
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 import engineio.packet
 from flask import Flask, Response, current_app, request
-from flask_socketio import Namespace, SocketIO
+from flask_socketio import ConnectionRefusedError, Namespace, SocketIO
 
 from . import interview
 from .audit import record_refusal
@@ -282,6 +283,23 @@ class Audience(Namespace):
         self._lock = threading.Lock()
         self._who: dict[str, tuple[Any, str]] = {}
         self.bucket = TokenBucket()
+
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        """A connect handler that fails unexpectedly refuses the connection as
+        ``internal`` at once (logged by type and frames, never the message: its auth may
+        hold a credential). Otherwise the client is never answered and waits out its
+        timeout, and the page's banner cannot say why."""
+        if event != "connect":
+            return super().trigger_event(event, *args)
+        try:
+            return super().trigger_event(event, *args)
+        except ConnectionRefusedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            where = "".join(traceback.format_tb(exc.__traceback__))  # frames, no values
+            name = type(exc).__name__
+            log.error("socket connect on %s failed: %s\n%s", self.namespace, name, where)
+            raise ConnectionRefusedError("internal") from None
 
     def remember(self, identity: Any, lang: str) -> None:
         with self._lock:

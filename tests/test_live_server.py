@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 from flask import Flask
+from socketio import Client as socketio_client
+from socketio import exceptions as socketio_exceptions
 
 from kiosk_server.live import store
 from kiosk_server.serving import serve_in_thread
@@ -196,3 +198,30 @@ def test_the_server_key_is_private_to_the_instance(app: Flask) -> None:
     assert (instance / "server_key.pem").stat().st_mode & 0o777 == 0o600
     assert (instance / "secret_key").stat().st_mode & 0o777 == 0o600
     assert instance.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_connect_that_fails_inside_the_server_is_refused_at_once_and_logged(
+    app: Flask, live: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug or a lost database while a screen connects: the client hears ``internal``
+    at once (rather than waiting out its timeout) and the log names the failure."""
+    organiser = OrganiserClient(live, timeout=20)
+    organiser.login(PASSWORD)
+    cookie = "; ".join(f"{c.name}={c.value}" for c in organiser.http.cookies)
+    organiser.close()
+    store(app).close()  # every read on connect now fails
+    refused: list[object] = []
+    console = socketio_client()
+    console.on("connect_error", refused.append, namespace="/organiser")
+    started = time.monotonic()
+    with pytest.raises(socketio_exceptions.ConnectionError, match="/organiser"):
+        console.connect(
+            live,
+            namespaces=["/organiser"],
+            transports=["websocket"],
+            headers={"Cookie": cookie},
+            wait_timeout=20,
+        )
+    assert time.monotonic() - started < 10  # answered, not timed out
+    assert refused == [{"message": "internal"}]
+    assert "socket connect on /organiser failed: ProgrammingError" in caplog.text

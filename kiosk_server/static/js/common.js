@@ -40,6 +40,10 @@ window.Kiosk = (() => {
       if (err && err.message === "not_authenticated") {
         banner.textContent = t("error.not_authenticated");
         if (namespace === "/organiser") signIn();
+      } else if (err && err.message === "internal") {
+        // A fault on the server's side (it is logged there): say so, and try again.
+        banner.textContent = t("error.internal");
+        setTimeout(() => socket.connect(), 3000);
       }
     });
     return socket;
