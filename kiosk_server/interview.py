@@ -15,7 +15,6 @@ The views built here are the only way any audience learns about a round.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -73,11 +72,9 @@ def money(value: Decimal) -> str:
 
 def rubric_of(db: sqlite_utils.Database, event_id: int) -> str:
     """The event rubric's version hash, which every sealed sheet must name."""
-    return _rubric_hash(rubric(db, event_id))
-
-
-def _rubric_hash(items: list[RubricItem]) -> str:
-    return rubric_version([{"code": i.code, "max": i.max, "step": i.step} for i in items])
+    return rubric_version(
+        [{"code": i.code, "max": i.max, "step": i.step} for i in rubric(db, event_id)]
+    )
 
 
 def rubric(db: sqlite_utils.Database, event_id: int) -> list[RubricItem]:
@@ -1012,120 +1009,71 @@ def board(
 def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
     """What one tablet may know: its seat, the draw number in its room (signed by the
     server), its own state, and the signed close statements it still owes an opening for."""
-    return rater_views(store, [seat])[seat.id]
-
-
-def rater_views(store: Store, seats: Iterable[Seat]) -> dict[int, dict[str, Any]]:
-    """Each seat's ``rater_view``, by seat id. What a room's tablets share (the room, its
-    current round and signed statement, the rubric, the signed close statements) is read
-    and signed once per room: a round that closes pushes every tablet of its room."""
-    by_room: dict[int, list[Seat]] = {}
-    for seat in seats:
-        by_room.setdefault(seat.room_id, []).append(seat)
-    views: dict[int, dict[str, Any]] = {}
-    rubrics: dict[int, tuple[list[dict[str, str]], str]] = {}
     with store.read() as db:
-        for room_id, members in by_room.items():
-            event_id = members[0].event_id
-            if event_id not in rubrics:
-                items = rubric(db, event_id)
-                rubrics[event_id] = (
-                    [
-                        {
-                            "code": i.code,
-                            "label_zh": i.label_zh,
-                            "label_en": i.label_en,
-                            "max": str(i.max),
-                            "step": str(i.step),
-                        }
-                        for i in items
-                    ],
-                    _rubric_hash(items),
+        room = _room(db, seat.event_id, seat.room_id)
+        current = _one(
+            db,
+            "SELECT round.*, room.event_id FROM round JOIN room"
+            " ON room.id = round.room_id WHERE room_id = ? ORDER BY round.id DESC"
+            " LIMIT 1",
+            [seat.room_id],
+        )
+        round_view = None
+        if current is not None:
+            seated = (
+                _one(
+                    db,
+                    "SELECT 1 AS x FROM round_seat WHERE round_id = ? AND seat_id = ?",
+                    [current["id"], seat.id],
                 )
-            items_view, version = rubrics[event_id]
-            room = _room(db, event_id, room_id)
-            room_view = {"id": room["id"], "name": room["name"], "paused": bool(room["paused"])}
-            rounds = _room_rounds(store, db, event_id, room_id, [s.id for s in members])
-            for seat in members:
-                views[seat.id] = {
-                    "seat": {"id": seat.id, "number": seat.number},
-                    "event": event_id,
-                    "room": room_view,
-                    "round": rounds.current(seat.id),
-                    "rubric": items_view,
-                    "rubric_version": version,
-                    "reveal": rounds.owed.get(seat.id, []),
-                }
-    return views
-
-
-@dataclass
-class _RoomRounds:
-    """A room's current round as its tablets see it, and the close statements owed."""
-
-    shared: dict[str, Any] | None
-    seated: set[int]
-    mine: dict[int, dict[str, Any]]
-    owed: dict[int, list[dict[str, Any]]]
-
-    def current(self, seat_id: int) -> dict[str, Any] | None:
-        if self.shared is None:
-            return None
-        mine = self.mine.get(seat_id)
-        return {
-            **self.shared,
-            "seated": seat_id in self.seated,
-            "mine": None if mine is None else mine["kind"],
-            "version": None if mine is None else mine["version"],
-        }
-
-
-def _room_rounds(
-    store: Store, db: sqlite_utils.Database, event_id: int, room_id: int, seat_ids: list[int]
-) -> _RoomRounds:
-    current = _one(
-        db,
-        "SELECT round.*, room.event_id FROM round JOIN room"
-        " ON room.id = round.room_id WHERE room_id = ? ORDER BY round.id DESC"
-        " LIMIT 1",
-        [room_id],
-    )
-    shared, seated, mine = None, set(), {}
-    if current is not None:
-        statement = {
-            "type": "round_state",
-            "event": event_id,
-            "room": room_id,
-            "round": current["id"],
-            "draw_number": current["draw_number"],
-            "state": current["state"],
-        }
-        shared = {
-            "id": current["id"],
-            "draw_number": current["draw_number"],
-            "state": current["state"],
-            "statement": sign(store.server_key, statement),
-        }
-        seated = {
-            r["seat_id"]
-            for r in db.query("SELECT seat_id FROM round_seat WHERE round_id = ?", [current["id"]])
-        }
-        mine = {c["seat_id"]: c for c in _latest(db, current["id"])}
-    owed: dict[int, list[dict[str, Any]]] = {}
-    statements: dict[int, dict[str, Any]] = {}
-    wanted = set(seat_ids)
-    for r in db.query(
-        "SELECT round.*, room.event_id, c.seat_id AS owed_by FROM round"
-        " JOIN room ON room.id = round.room_id JOIN commitment c ON c.round_id = round.id"
-        " WHERE round.room_id = ? AND round.state = 'revealing' AND c.kind = 'score'"
-        " AND c.version = (SELECT MAX(version) FROM commitment WHERE round_id = round.id"
-        " AND seat_id = c.seat_id) AND c.id NOT IN (SELECT commitment_id FROM opening)"
-        " ORDER BY round.id",
-        [room_id],
-    ):
-        if r["owed_by"] not in wanted:
-            continue
-        if r["id"] not in statements:
-            statements[r["id"]] = sign(store.server_key, close_statement(db, r))
-        owed.setdefault(r["owed_by"], []).append(statements[r["id"]])
-    return _RoomRounds(shared, seated, mine, owed)
+                is not None
+            )
+            mine = _seat_latest(db, current["id"], seat.id)
+            statement = {
+                "type": "round_state",
+                "event": seat.event_id,
+                "room": seat.room_id,
+                "round": current["id"],
+                "draw_number": current["draw_number"],
+                "state": current["state"],
+            }
+            round_view = {
+                "id": current["id"],
+                "draw_number": current["draw_number"],
+                "state": current["state"],
+                "seated": seated,
+                "mine": None if mine is None else mine["kind"],
+                "version": None if mine is None else mine["version"],
+                "statement": sign(store.server_key, statement),
+            }
+        owed = [
+            sign(store.server_key, close_statement(db, r))
+            for r in db.query(
+                "SELECT round.*, room.event_id FROM round JOIN room ON room.id = round.room_id"
+                " JOIN commitment c ON c.round_id = round.id WHERE round.room_id = ?"
+                " AND round.state = 'revealing' AND c.seat_id = ? AND c.kind = 'score'"
+                " AND c.version = (SELECT MAX(version) FROM commitment WHERE round_id = round.id"
+                " AND seat_id = c.seat_id) AND c.id NOT IN (SELECT commitment_id FROM opening)",
+                [seat.room_id, seat.id],
+            )
+        ]
+        items = [
+            {
+                "code": i.code,
+                "label_zh": i.label_zh,
+                "label_en": i.label_en,
+                "max": str(i.max),
+                "step": str(i.step),
+            }
+            for i in rubric(db, seat.event_id)
+        ]
+        version = rubric_of(db, seat.event_id)
+    return {
+        "seat": {"id": seat.id, "number": seat.number},
+        "event": seat.event_id,
+        "room": {"id": room["id"], "name": room["name"], "paused": bool(room["paused"])},
+        "round": round_view,
+        "rubric": items,
+        "rubric_version": version,
+        "reveal": owed,
+    }

@@ -134,8 +134,6 @@ CREATE TABLE IF NOT EXISTS round (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_round_per_room
     ON round(room_id) WHERE state IN ('called', 'open');
--- A room's latest round and its rounds awaiting openings, for every tablet view.
-CREATE INDEX IF NOT EXISTS round_by_room ON round(room_id, state);
 CREATE TABLE IF NOT EXISTS round_seat (
     round_id INTEGER NOT NULL REFERENCES round(id),
     seat_id INTEGER NOT NULL REFERENCES seat(id),
