@@ -710,6 +710,7 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
             "kind": "opening",
             "duplicate": False,
             "round_closed": True,
+            "finished": done,  # this opening was the round's last: its result is out
             "receipt": proof,
         }
 

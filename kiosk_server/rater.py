@@ -191,9 +191,10 @@ class Live(Audience):
             interview.record_refused_opening(store(), err)
             publish(room_id=seat.room_id)
             return err.payload(self.lang())
-        # The tablets' views change only when this opening publishes the result.
-        state = store().row("SELECT state FROM round WHERE id = ?", [ack["round_id"]])
-        if state is not None and state["state"] == interview.RoundState.CLOSED:
+        # The tablets' views change only when this opening publishes the result. Asking
+        # the round's state instead would have every opening committed in the same batch
+        # as the last one push the whole room again.
+        if ack.pop("finished", False):
             publish(room_id=seat.room_id)
         else:
             publish(tablets=False)

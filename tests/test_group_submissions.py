@@ -202,3 +202,27 @@ def test_crash_points_fall_before_and_after_the_batch_commit(
     )
     assert repeat["ok"] and repeat["duplicate"]
     assert passed == []  # a repeat writes nothing: no crash point on its way
+
+
+def test_exactly_one_opening_finishes_its_round_however_the_openings_are_batched(
+    app: Flask, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The opening that completes a round is the one that pushes its room's tablets the
+    result; the others in the same batch must not each push the whole room again."""
+    tablets = [room.enrol("B", n) for n in (1, 2, 3)]
+    round_id = room.start_round("B")
+    for tablet in tablets:
+        assert tablet.commit(sheet())["ok"]
+    st = store(app)
+
+    def opener(tablet: Tablet) -> Callable[[], dict[str, Any]]:
+        envelope = tablet.device.envelope(
+            {"type": "opening", **tablet.openings[round_id]["opening"]}
+        )
+        return lambda: interview.reveal(st, seat_of(tablet), {"envelope": envelope})
+
+    acks, commits = in_one_batch(st, monkeypatch, [opener(t) for t in tablets])
+    assert commits == 1 and all(a["ok"] for a in acks), acks
+    assert [a["finished"] for a in acks].count(True) == 1
+    state = st.row("SELECT state FROM round WHERE id = ?", [round_id])
+    assert state is not None and state["state"] == interview.RoundState.CLOSED
