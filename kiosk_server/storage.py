@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlite_utils
+from sqlite_utils.utils import dedupe_keys
 
 T = TypeVar("T")
 
@@ -371,6 +372,23 @@ class _Job:
     error: BaseException | None = None
 
 
+class Database(sqlite_utils.Database):
+    """sqlite-utils' Database, whose ``query`` runs a plain SELECT as just that.
+
+    sqlite-utils 4 wraps every ``query`` in ``SAVEPOINT`` … ``RELEASE`` so that a statement
+    that turns out to return no rows can be undone before it raises: three statements per
+    read, and a read costs twice what it does bare (24 against 9-13 µs measured). Every
+    read here is a SELECT, which has nothing to undo; anything else still takes the
+    guarded path."""
+
+    def query(self, sql: str, params: Any = None) -> Iterator[dict[str, Any]]:
+        if sql[:6].upper() != "SELECT":
+            return super().query(sql, params)
+        cursor = self.conn.execute(sql, () if params is None else params)
+        keys = dedupe_keys(d[0] for d in cursor.description)
+        return (dict(zip(keys, row, strict=True)) for row in cursor)
+
+
 class Store:
     """The process's single SQLite connection and the lock that serialises its use."""
 
@@ -383,7 +401,7 @@ class Store:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        self.db = sqlite_utils.Database(conn)
+        self.db = Database(conn)
         self._lock = threading.RLock()
         # Group commit (``group``): submissions queued while a batch commits, and whether
         # some caller is running batches now.

@@ -169,3 +169,21 @@ def test_every_acknowledged_submission_survives_a_kill(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
     assert set(acked) <= stored
+
+
+def test_a_read_is_one_plain_select_and_anything_else_keeps_the_guard(store: Store) -> None:
+    """Store reads skip sqlite-utils' savepoint guard (a SELECT has nothing to undo);
+    a statement that returns no rows is still refused by ``query`` and undone."""
+    with store.write() as db:
+        db.execute("INSERT INTO t (x) VALUES (1), (2)")
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    assert [r["x"] for r in store.db.query("SELECT x FROM t ORDER BY x")] == [1, 2]
+    assert [dict(r) for r in store.db.query("select x, x FROM t WHERE x = ?", [2])] == [
+        {"x": 2, "x_2": 2}  # sqlite-utils' names for a repeated column, as before
+    ]
+    store.db.conn.set_trace_callback(None)
+    assert len(statements) == 2 and not any("SAVEPOINT" in s for s in statements)
+    with pytest.raises(ValueError, match="returns rows"):
+        store.db.query("DELETE FROM t")
+    assert rows(store) == {1, 2}
