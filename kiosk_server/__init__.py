@@ -100,6 +100,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # and this long after it began, whatever (OWASP ASVS 3.3.2, level 2).
         ORGANISER_IDLE_SECONDS=30 * 60,
         ORGANISER_MAX_SECONDS=12 * 3600,
+        # A connection that has not finished its TLS handshake by then is closed: one
+        # that never sends a ClientHello would otherwise hold a socket for good.
+        TLS_HANDSHAKE_SECONDS=10,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("KIOSK")

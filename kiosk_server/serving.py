@@ -83,17 +83,23 @@ def build_gevent_server(
         def log_request(self) -> None:
             """Request lines are not logged: URLs carry enrolment tokens."""
 
+    handshake_s = float(app.config["TLS_HANDSHAKE_SECONDS"])
+
     class GeventServer(WSGIServer):  # type: ignore[misc] - gevent ships no type hints
         def wrap_socket_and_handle(self, client_socket: Any, address: Any) -> Any:
             """A failed TLS handshake (a tablet that does not trust the kiosk's CA yet)
-            is one line in the log, not a traceback."""
+            is one line in the log, not a traceback; one that does not finish within
+            ``TLS_HANDSHAKE_SECONDS`` is closed (a silent client would hold its socket
+            for good). After it, sockets block again: Engine.IO pings live ones."""
+            client_socket.settimeout(handshake_s)
             try:
                 tls_socket = self.wrap_socket(client_socket, **self.ssl_args)
-            except OSError as exc:  # ssl.SSLError included
+            except OSError as exc:  # ssl.SSLError and TimeoutError included
                 client_socket.close()
                 reason = getattr(exc, "reason", None) or type(exc).__name__
                 log.warning("TLS handshake from %s failed: %s", address[0], reason)
                 return None
+            tls_socket.settimeout(None)
             with closing(tls_socket):
                 return self.handle(tls_socket, address)
 

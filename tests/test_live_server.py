@@ -114,7 +114,7 @@ def start_server(
     log = instance / "server.log"
     process = start_kiosk("serve", "--port", str(port), *options, env=env, log=log)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if requests.get(f"{scheme}://127.0.0.1:{port}/login", timeout=1).status_code == 200:
                 return process

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,33 @@ def test_kiosk_serve_under_gevent_over_https_takes_a_signed_score_and_acks_it(
     assert "/enrol/" not in log and "GET /" not in log  # no request lines: URLs carry tokens
     assert len(list(usb.glob("kiosk-backup-*.tar"))) >= 2  # at start and at the stop
     assert len(list(tmp_path.glob("kiosk-backup-*.tar"))) == 1
+
+
+def test_a_client_that_never_finishes_its_tls_handshake_is_let_go(
+    app: Flask, event: Event, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket that connects and says nothing (or stalls mid-handshake) is closed after
+    ``TLS_HANDSHAKE_SECONDS`` instead of holding a socket for good; others are served."""
+    instance = Path(app.instance_path)
+    assert app.test_cli_runner().invoke(args=["tls", "init", "--ip", "127.0.0.1"]).exit_code == 0
+    store(app).close()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(instance / "tls" / "ca.pem"))
+    port = free_port()
+    options = ("--async-mode", "gevent", "--backup-dir", str(tmp_path / "usb"))
+    server = start_server(instance, port, *options, scheme="https", KIOSK_TLS_HANDSHAKE_SECONDS="1")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as silent:
+            assert requests.get(f"https://127.0.0.1:{port}/login", timeout=5).status_code == 200
+            started = time.monotonic()
+            try:
+                assert silent.recv(1) == b""  # closed by the server
+            except ConnectionResetError:
+                pass
+            assert time.monotonic() - started < 10
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    assert "TLS handshake from 127.0.0.1 failed" in (instance / "server.log").read_text()
 
 
 def server_env(instance: Path) -> dict[str, str]:
