@@ -9,7 +9,6 @@ Sealed submissions share their COMMITs (``Store.group``): one fsync per batch.
 from __future__ import annotations
 
 import sqlite3
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,8 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 from sqlite_utils.utils import dedupe_keys
+
+from .launch import patched
 
 T = TypeVar("T")
 
@@ -352,8 +353,7 @@ def utcnow() -> str:
 def _off_the_hub(call: Callable[[], T]) -> T:
     """Run a blocking call (COMMIT waits for fsync) in a real thread when gevent has
     patched this process, so its other connections are served meanwhile; else here."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
+    if patched():
         import gevent
 
         return gevent.get_hub().threadpool.apply(call)  # type: ignore[no-any-return]
