@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -24,18 +25,28 @@ from .conftest import PASSWORD, Event, run_kiosk, sheet
 from .test_live_server import free_port, round_is, start_server
 
 
-def test_kiosk_serve_under_gevent_over_https_takes_a_signed_score_and_acks_it(
-    app: Flask, event: Event, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def serve_gevent_https(
+    app: Flask, usb: Path, monkeypatch: pytest.MonkeyPatch, **extra_env: str
+) -> tuple[subprocess.Popen, int, str]:
+    """`kiosk serve` as in production (gevent, HTTPS with the kiosk's own CA, backups to
+    ``usb``) on the app's instance; this process's HTTP and WebSocket clients trust that
+    CA. Returns the server, its port and the CA file."""
     instance = Path(app.instance_path)
     assert app.test_cli_runner().invoke(args=["tls", "init", "--ip", "127.0.0.1"]).exit_code == 0
     store(app).close()  # the server owns the database now
     ca = str(instance / "tls" / "ca.pem")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
     monkeypatch.setenv("WEBSOCKET_CLIENT_CA_BUNDLE", ca)
-    port, usb = free_port(), tmp_path / "usb"
+    port = free_port()
     options = ("--async-mode", "gevent", "--backup-dir", str(usb))
-    server = start_server(instance, port, *options, scheme="https")
+    return start_server(instance, port, *options, scheme="https", **extra_env), port, ca
+
+
+def test_kiosk_serve_under_gevent_over_https_takes_a_signed_score_and_acks_it(
+    app: Flask, event: Event, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance, usb = Path(app.instance_path), tmp_path / "usb"
+    server, port, ca = serve_gevent_https(app, usb, monkeypatch)
     url = f"https://127.0.0.1:{port}"
     organiser, rater = OrganiserClient(url, timeout=20), RaterClient(url, ca=ca, timeout=20)
     try:
@@ -71,12 +82,9 @@ def test_a_client_that_never_finishes_its_tls_handshake_is_let_go(
     """A socket that connects and says nothing (or stalls mid-handshake) is closed after
     ``TLS_HANDSHAKE_SECONDS`` instead of holding a socket for good; others are served."""
     instance = Path(app.instance_path)
-    assert app.test_cli_runner().invoke(args=["tls", "init", "--ip", "127.0.0.1"]).exit_code == 0
-    store(app).close()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(instance / "tls" / "ca.pem"))
-    port = free_port()
-    options = ("--async-mode", "gevent", "--backup-dir", str(tmp_path / "usb"))
-    server = start_server(instance, port, *options, scheme="https", KIOSK_TLS_HANDSHAKE_SECONDS="1")
+    server, port, _ca = serve_gevent_https(
+        app, tmp_path / "usb", monkeypatch, KIOSK_TLS_HANDSHAKE_SECONDS="1"
+    )
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=15) as silent:
             assert requests.get(f"https://127.0.0.1:{port}/login", timeout=5).status_code == 200
