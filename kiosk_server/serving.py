@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -104,18 +103,7 @@ def build_gevent_server(
             with closing(tls_socket):
                 return self.handle(tls_socket, address)
 
-    tls_args: dict[str, Any] = {}
-    if tls:
-        context = load_ssl_context(*tls)
-        # simple-websocket reads a connection in one greenlet while Engine.IO's writer
-        # writes it in another; gevent lets one greenlet wait per direction, so no read
-        # may need to write, nor a write to read. TLS 1.3 session tickets (sent after the
-        # handshake) and TLS 1.2 renegotiation are what would; tablets gain nothing from
-        # resuming sessions. CI once saw the writer fail ([SSL: BAD_LENGTH]) right after
-        # a console connected, and the console never hear its CONNECT.
-        context.num_tickets = 0
-        context.options |= ssl.OP_NO_RENEGOTIATION
-        tls_args["ssl_context"] = context
+    tls_args = {"ssl_context": load_ssl_context(*tls)} if tls else {}
     return GeventServer((host, port), app, handler_class=GeventHandler, log=None, **tls_args)
 
 
