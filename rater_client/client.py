@@ -40,6 +40,8 @@ from ballot.scoring import RubricItem, SheetError, validate_sheet
 from seal.record import commitment, receipt_holds
 from seal.signing import b64u, load_public_key, public_key_text, sign, verify
 
+from .transport import socket_client
+
 
 class Refused(Exception):
     """The server refused an act; ``code`` is stable, ``message`` is for people."""
@@ -230,7 +232,7 @@ class RaterClient:
         self._in_flight: set[threading.Event] = set()  # woken when the connection drops
         self._up = False  # the /rater namespace is connected (under _changed)
         self._closed = threading.Event()  # close() was called: nothing waits any more
-        self.sio = socketio.Client(reconnection=False, http_session=self.http)
+        self.sio = socket_client(reconnection=False, http_session=self.http)
         self.link = Link(self.sio, self._open, self._on_disconnect, lambda: not self.revoked)
         self.sio.on("connect", self._on_connect, namespace="/rater")
         self.sio.on("disconnect", self._on_disconnect, namespace="/rater")

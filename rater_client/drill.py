@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-import socketio
 
 from .client import RECONNECT_WAIT_S, Link, _checked, wait_until
+from .transport import socket_client
 
 
 class _Watcher:
@@ -28,7 +28,7 @@ class _Watcher:
         self.view: dict[str, Any] | None = None
         self.views = 0
         self._changed = threading.Condition()
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = socket_client(reconnection=False)
         self.sio.on(self.event, self._on_view, namespace=self.namespace)
         self._open: Callable[[], None] = lambda: None
         self.link = Link(self.sio, lambda: self._open(), lambda: None)

@@ -13,6 +13,7 @@ from flask import Flask
 from kiosk_server.serving import serve_in_thread
 from kiosk_server.tls import server_files
 from rater_client import RaterClient
+from rater_client.transport import SerialTLS
 
 from .conftest import Event
 
@@ -52,6 +53,7 @@ def test_https_is_served_and_verified_with_the_kiosk_ca(app: Flask, event: Event
         rater.enrol(event.token("A", 1))
         rater.connect()
         assert rater.state["seat"]["number"] == 1
+        assert isinstance(rater.sio.eio.ws.sock, SerialTLS)  # one OpenSSL call at a time
         rater.close()
         context = ssl.create_default_context(cafile=ca)
         assert context.cert_store_stats()["x509_ca"] == 1
