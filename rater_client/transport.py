@@ -17,6 +17,7 @@ idle connection.
 
 from __future__ import annotations
 
+import errno
 import selectors
 import ssl
 import threading
@@ -25,6 +26,10 @@ from typing import Any
 
 import socketio
 import websocket
+
+# poll, not epoll: a socket closed by the other thread just after its shutdown() woke
+# the wait leaves epoll with nothing to report, and the wait would run to its timeout.
+_Selector = getattr(selectors, "PollSelector", selectors.DefaultSelector)
 
 
 class SerialTLS:
@@ -96,7 +101,9 @@ class SerialTLS:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise TimeoutError("timed out")
-        with selectors.DefaultSelector() as selector:
+        if self._tls.fileno() < 0:  # closed by the other thread: as a bare socket says
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        with _Selector() as selector:
             selector.register(self._tls, event)
             if not selector.select(left):
                 raise TimeoutError("timed out")

@@ -136,3 +136,26 @@ def test_a_read_with_nothing_to_read_times_out(echo: tuple[int, str]) -> None:
     read_exactly(serial, 12, received)
     assert received == b"still usable"
     serial.close()
+
+
+def test_closing_wakes_a_reader_that_waits(echo: tuple[int, str]) -> None:
+    """websocket-client closes with shutdown() then close() from another thread: the
+    reader waiting outside the lock wakes and ends, instead of waiting out its timeout."""
+    serial = SerialTLS(connect(*echo))
+    serial.settimeout(60)
+    ended: list[object] = []
+
+    def read() -> None:
+        try:
+            ended.append(serial.recv(16))
+        except OSError as exc:
+            ended.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    threading.Event().wait(0.2)  # waiting for data
+    serial.shutdown(socket.SHUT_RDWR)
+    serial.close()  # at once: with epoll the wake-up was lost about one time in three
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert ended[0] == b"" or isinstance(ended[0], OSError)
