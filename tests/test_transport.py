@@ -53,6 +53,7 @@ def echo(tmp_path: Path) -> Iterator[tuple[int, str]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(files["cert"], files["key"])
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)  # accept() wakes to see the listener closed at teardown
 
     def serve() -> None:
         while True:
@@ -69,6 +70,7 @@ def echo(tmp_path: Path) -> Iterator[tuple[int, str]]:
     thread.start()
     yield listener.getsockname()[1], files["ca"]
     listener.close()
+    thread.join(timeout=5)
 
 
 def connect(port: int, ca: str) -> WatchedTLS:
