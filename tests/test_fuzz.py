@@ -170,9 +170,13 @@ def scene(app: Flask, event: Event, unlimited: None) -> Room:
     return room
 
 
-def check_answer(ack: Any, before: str, facts: Facts, errors: Callable[[], list[str]]) -> str:
+def check_answer(
+    scene: Room, ack: Any, before: str, facts: Facts, errors: Callable[[], list[str]]
+) -> str:
     """A documented answer; a refusal changed nothing; nothing logged as an error.
-    Returns the state to compare the next refusal with."""
+    Returns the state to compare the next refusal with. What the scene's sockets were
+    pushed meanwhile is dropped (``Room.drain``)."""
+    scene.drain()
     assert isinstance(ack, dict) and isinstance(ack.get("ok"), bool), ack
     after = facts.now()
     if not ack["ok"]:
@@ -212,7 +216,7 @@ def test_every_organiser_event_answers_garbage_with_a_documented_refusal(
     @given(args=arguments(organiser_payload(scene)))
     def emit(args: list[Any]) -> None:
         ack = scene.organiser.emit(name, *args, namespace="/organiser", callback=True)
-        state["now"] = check_answer(ack, state["now"], facts, errors)
+        state["now"] = check_answer(scene, ack, state["now"], facts, errors)
 
     emit()
     assert_still_serving(scene)
@@ -263,7 +267,7 @@ def test_every_rater_event_answers_garbage_with_a_documented_refusal(
     @example(args=[{"envelope": {"body": {"seq": 2**64}, "signature": "AA"}}])
     def emit(args: list[Any]) -> None:
         ack = client.emit(name, *args, namespace="/rater", callback=True)
-        state["now"] = check_answer(ack, state["now"], facts, errors)
+        state["now"] = check_answer(scene, ack, state["now"], facts, errors)
 
     emit()
     assert_still_serving(scene)
@@ -284,7 +288,7 @@ def test_every_observer_event_answers_garbage_with_a_documented_refusal(
     @given(args=arguments(shaped({"approval_id": ids})))
     def emit(args: list[Any]) -> None:
         ack = scene.observer.emit(name, *args, namespace="/observer", callback=True)
-        state["now"] = check_answer(ack, state["now"], facts, errors)
+        state["now"] = check_answer(scene, ack, state["now"], facts, errors)
 
     emit()
     assert_still_serving(scene)
@@ -307,6 +311,7 @@ def test_the_observer_namespace_ignores_every_other_event(
             return  # reserved by Socket.IO itself, or handled (the test above)
         assert not scene.observer.emit(name, *args, namespace="/observer", callback=True)
         assert errors() == []
+        scene.drain()
 
     emit()
     assert facts.now() == before
@@ -332,7 +337,7 @@ def test_every_checkin_event_answers_garbage_with_a_documented_refusal(
     @given(args=arguments(payload))
     def emit(args: list[Any]) -> None:
         ack = desk.emit(name, *args, namespace="/checkin", callback=True)
-        state["now"] = check_answer(ack, state["now"], facts, errors)
+        state["now"] = check_answer(scene, ack, state["now"], facts, errors)
 
     emit()
     assert_still_serving(scene)
@@ -345,6 +350,7 @@ def test_every_clerk_event_answers_garbage_with_a_documented_refusal(
     """A clerk device types marks: real registration numbers and marks among the garbage,
     so accepted entries and every refusal after them (a repeat, a mismatch) are reached."""
     desk = Clerk(app, scene).socket
+    scene.clients.append(desk)  # drained with the scene's own sockets
     payload = shaped(
         {
             "reg_no": st.sampled_from(["R001", "R002", "r001", " R001", "R999", ""]),
@@ -359,7 +365,7 @@ def test_every_clerk_event_answers_garbage_with_a_documented_refusal(
     @example(args=[{"reg_no": "R001", "mark": "8" * 400}])
     def emit(args: list[Any]) -> None:
         ack = desk.emit(name, *args, namespace="/clerk", callback=True)
-        state["now"] = check_answer(ack, state["now"], facts, errors)
+        state["now"] = check_answer(scene, ack, state["now"], facts, errors)
 
     emit()
     assert desk.is_connected("/clerk")
