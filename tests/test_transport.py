@@ -7,6 +7,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,28 +22,24 @@ class WatchedTLS(ssl.SSLSocket):
     def watch(self) -> None:
         self.inside, self.most, self.guard = 0, 0, threading.Lock()
 
-    def _enter(self) -> None:
+    @contextmanager
+    def _inside(self) -> Iterator[None]:
         with self.guard:
             self.inside += 1
             self.most = max(self.most, self.inside)
-
-    def _leave(self) -> None:
-        with self.guard:
-            self.inside -= 1
+        try:
+            yield
+        finally:
+            with self.guard:
+                self.inside -= 1
 
     def recv(self, *args: object) -> bytes:
-        self._enter()
-        try:
+        with self._inside():
             return super().recv(*args)
-        finally:
-            self._leave()
 
     def send(self, *args: object) -> int:
-        self._enter()
-        try:
+        with self._inside():
             return super().send(*args)
-        finally:
-            self._leave()
 
 
 @pytest.fixture
