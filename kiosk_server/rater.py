@@ -28,6 +28,7 @@ from .live import (
     guarded,
     presence,
     publish,
+    pushes,
     socketio,
     store,
     with_credential,
@@ -134,7 +135,10 @@ class Live(Audience):
         self.remember((seat, credential), client_lang(auth))
         join_room(f"seat:{seat.id}")
         presence().join(seat.id, request.sid)  # type: ignore[attr-defined]
-        emit("state", interview.rater_view(store(), seat))
+        # Built and sent in turn with publish's views: a change acknowledged meanwhile
+        # cannot reach this tablet before the older view built here.
+        with pushes().tablets:
+            emit("state", interview.rater_view(store(), seat))
         publish(tablets=False)  # the console's online flags; no tablet view changed
 
     def on_disconnect(self, reason: Any = None) -> None:
