@@ -25,7 +25,7 @@ from .instance import (
     ensure_instance,
     token_key,
 )
-from .live import Presence, refuse_malformed_packets
+from .live import Presence, refuse_malformed_packets, send_whole_frames
 from .storage import Store
 
 # The app's default mode, for tests, drills and `kiosk demo`: no patched process needed.
@@ -124,6 +124,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["socketio"] = socketio
     refuse_malformed_packets(socketio)
+    send_whole_frames(socketio)
     networks = app.config["ALLOWED_NETWORKS"]
     if isinstance(networks, str):
         networks = [n.strip() for n in networks.split(",") if n.strip()]

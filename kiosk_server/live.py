@@ -207,6 +207,53 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
     pushes(app).request(app)
 
 
+class WholeWrites:
+    """A WebSocket connection's socket, as simple-websocket sends on it: each frame
+    whole, and one frame at a time.
+
+    simple-websocket 1.1.0 (the latest release) sends a frame with one ``sock.send`` and
+    does not look at how much went out. Under gevent a tablet or screen that reads slowly
+    fills the send buffer, the rest of the frame is dropped, and the stream is garbage
+    from there on (simple-websocket#45, fixed upstream after that release). It also sends
+    from two places: Engine.IO's writer, and its own reader answering a ping or a close,
+    which under gevent may meet the writer waiting on the same socket. So every send
+    here is a ``sendall``, under the connection's own lock."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def send_whole_frames(sio: SocketIO) -> None:
+    """Every WebSocket connection of ``sio`` sends through :class:`WholeWrites`.
+
+    Engine.IO's driver builds simple-websocket's connection and then runs the handler
+    with it; the handler is wrapped so the socket is swapped before anything is sent."""
+    server = sio.server
+    websocket = server.eio._async["websocket"]
+
+    class WholeFramesWebSocket(websocket):  # type: ignore[misc, valid-type]
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            handler = self.app
+
+            def run(ws: Any) -> Any:
+                ws.ws.sock = WholeWrites(ws.ws.sock)
+                return handler(ws)
+
+            self.app = run
+            return super().__call__(environ, start_response)
+
+    server.eio._async = {**server.eio._async, "websocket": WholeFramesWebSocket}
+
+
 def refuse_malformed_packets(sio: SocketIO) -> None:
     """Malformed frames end their own connection, quietly, and nothing else.
 
