@@ -869,28 +869,24 @@ def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) ->
 
 
 def room_status(
-    db: sqlite_utils.Database,
-    room: dict[str, Any],
-    threshold: int,
-    organiser: bool = False,
-    online: set[int] | None = None,
+    db: sqlite_utils.Database, room: dict[str, Any], threshold: int, online: set[int]
 ) -> dict[str, Any]:
-    """One room as the observer screen (and, with ``organiser``, the console) sees it."""
+    """One room as the console sees it (the observer board picks from it: ``OBSERVER_ROOM``)."""
     current = _one(
         db, "SELECT * FROM round WHERE room_id = ? ORDER BY id DESC LIMIT 1", [room["id"]]
     )
     status = _seat_status(db, current)
     seats = []
     for s in db.query("SELECT * FROM seat WHERE room_id = ? ORDER BY number", [room["id"]]):
-        seat = {
-            "number": s["number"],
-            "enrolled": s["credential_digest"] is not None,
-            "status": status.get(s["id"], "not_seated" if status else None),
-        }
-        if organiser:
-            seat["id"] = s["id"]
-            seat["online"] = s["id"] in (online or set())
-        seats.append(seat)
+        seats.append(
+            {
+                "number": s["number"],
+                "enrolled": s["credential_digest"] is not None,
+                "status": status.get(s["id"], "not_seated" if status else None),
+                "id": s["id"],
+                "online": s["id"] in online,
+            }
+        )
     round_view = None
     if current is not None:
         round_view = {
@@ -914,7 +910,7 @@ def room_status(
                 "closed_early": bool(r["close_reason"]),
             }
         )
-    view = {
+    return {
         "id": room["id"],
         "code": room["code"],
         "name": room["name"],
@@ -922,11 +918,9 @@ def room_status(
         "seats": seats,
         "round": round_view,
         "finished": finished,
+        "waiting": waiting_numbers(db, room["id"]),
+        "arrived": arrived_numbers(db, room["id"]),
     }
-    if organiser:
-        view["waiting"] = waiting_numbers(db, room["id"])
-        view["arrived"] = arrived_numbers(db, room["id"])
-    return view
 
 
 def published_names(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, str]:
@@ -960,14 +954,36 @@ def results_board(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
     return board_view(db, event_id)
 
 
+# What an observer screen's board holds, field by field: an allow-list, so a field added
+# for the console stays off the screens until it is named here.
+OBSERVER_BOARD = ("head", "event", "rooms", "draws", "approvals", "names", "results")
+OBSERVER_ROOM = ("id", "code", "name", "paused", "seats", "round", "finished")
+OBSERVER_SEAT = ("number", "enrolled", "status")
+
+
+def observer_board(console: dict[str, Any]) -> dict[str, Any]:
+    """The observer board, picked out of the console's board: the screens' pushes build
+    the rooms once for both audiences."""
+    view = {key: console[key] for key in OBSERVER_BOARD}
+    view["rooms"] = [
+        {
+            **{key: room[key] for key in OBSERVER_ROOM},
+            "seats": [{key: seat[key] for key in OBSERVER_SEAT} for seat in room["seats"]],
+        }
+        for room in console["rooms"]
+    ]
+    return view
+
+
 def board(
     store: Store, event_id: int, organiser: bool = False, online: set[int] | None = None
 ) -> dict[str, Any]:
-    """Every room of the event: the observer board, or the console's richer copy."""
+    """Every room of the event: the observer board, or with ``organiser`` the console's
+    richer board (the observer board is picked out of it: ``observer_board``)."""
     with store.read() as db:
         event = event_row(db, event_id)
         rooms = [
-            room_status(db, room, event["drop_threshold"], organiser, online)
+            room_status(db, room, event["drop_threshold"], online or set())
             for room in db.query("SELECT * FROM room WHERE event_id = ? ORDER BY code", [event_id])
         ]
         head = _one(
@@ -991,20 +1007,19 @@ def board(
             "names": published_names(db, event) if event["interviews_ended_at"] else None,
             "results": results_board(db, event_id),
         }
-        if organiser:
-            view["observers"] = [
-                {
-                    "id": o["id"],
-                    "role": o["role"],
-                    "label": o["label"],
-                    "enrolled": o["enrolled_at"] is not None,
-                }
-                for o in db.query(
-                    "SELECT * FROM observer WHERE event_id = ? AND revoked = 0 ORDER BY id",
-                    [event_id],
-                )
-            ]
-    return view
+        view["observers"] = [
+            {
+                "id": o["id"],
+                "role": o["role"],
+                "label": o["label"],
+                "enrolled": o["enrolled_at"] is not None,
+            }
+            for o in db.query(
+                "SELECT * FROM observer WHERE event_id = ? AND revoked = 0 ORDER BY id",
+                [event_id],
+            )
+        ]
+    return view if organiser else observer_board(view)
 
 
 def rater_view(store: Store, seat: Seat) -> dict[str, Any]:

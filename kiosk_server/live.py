@@ -159,13 +159,10 @@ def _push_screens(app: Flask) -> None:
     if ev is None:
         return
     sio, st = socketio(app), store(app)
-    sio.emit("board", interview.board(st, ev), to=f"event:{ev}", namespace="/observer")
-    sio.emit(
-        "console",
-        interview.board(st, ev, organiser=True, online=presence(app).online()),
-        to=f"event:{ev}",
-        namespace="/organiser",
-    )
+    console = interview.board(st, ev, organiser=True, online=presence(app).online())
+    board = interview.observer_board(console)
+    sio.emit("board", board, to=f"event:{ev}", namespace="/observer")
+    sio.emit("console", console, to=f"event:{ev}", namespace="/organiser")
     from . import results
     from .checkin import checkin_view
     from .clerk import snapshot

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask_socketio import SocketIOTestClient
 
+from kiosk_server import interview
 from kiosk_server.live import socketio, store
 from rater_client.client import Device, binding, sealed_sheet
 from seal.record import receipt_holds
@@ -368,6 +369,23 @@ def test_call_by_draw_number_and_queue_order(room: Room) -> None:
     assert tablet.commit(sheet())["round_closed"]
     assert room.ok("call", room_id=room_a)["round_id"] != round_id  # next: the lowest, 1
     assert tablet.reveal(round_id)["ok"]  # the previous round still opens in the background
+
+
+def test_the_observer_board_carries_no_console_field(room: Room) -> None:
+    """The screens' board is picked out of the console's, field by field: seat ids, who is
+    online, the queues and the observer devices stay on the console."""
+    room.enrol("A", 1)
+    room.start_round("A")
+    console = last(room.organiser, "/organiser", "console")
+    board = last(room.observer, "/observer", "board")
+    assert set(board) == set(interview.OBSERVER_BOARD) and "observers" in console
+    for seen, full in zip(board["rooms"], console["rooms"], strict=True):
+        assert set(seen) == set(interview.OBSERVER_ROOM) and {"waiting", "arrived"} <= set(full)
+        assert all(set(seat) == set(interview.OBSERVER_SEAT) for seat in seen["seats"])
+        assert {"id", "online"} <= set(full["seats"][0])
+        assert seen["round"] == full["round"] and seen["finished"] == full["finished"]
+    with room.app.app_context():  # what an observer is sent when it connects: the same
+        assert interview.board(store(room.app), room.event.id) == board
 
 
 # --- hidden until close, sealed even in the database -----------------------------------------
