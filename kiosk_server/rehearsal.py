@@ -22,7 +22,7 @@ from .enrolment import issue_unissued_seats
 from .events import create_event
 from .importer import import_setup
 from .interview import rubric
-from .live import store, token_key
+from .live import pushes, store, token_key
 from .serving import serve_in_thread
 
 ROOM = ("R", "演练考场", 0)
@@ -98,6 +98,7 @@ def rehearse(raters: int, candidates: int, seed: int = 1) -> str:
             if organiser.sio.connected:
                 organiser.close()
             server.shutdown()
+            pushes(app).settle()  # a screen push still building would find the store closed
             app.extensions["kiosk.store"].close()
     return _table(rows, raters, rubric_full_marks(items))
 

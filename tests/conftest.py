@@ -19,7 +19,7 @@ from kiosk_server.auth import set_organiser_password
 from kiosk_server.enrolment import issue_observer, issue_unissued_seats, pending_tokens
 from kiosk_server.events import create_event
 from kiosk_server.importer import import_setup
-from kiosk_server.live import store, token_key
+from kiosk_server.live import pushes, store, token_key
 
 PASSWORD = "correct horse battery staple"
 # Room A has 5 seats (the drop rule applies), room B has 3.
@@ -116,6 +116,7 @@ class Event:
 def app(tmp_path: Path) -> Iterator[Flask]:
     app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True})
     yield app
+    pushes(app).settle()  # a screen push still building would find the store closed
     store(app).close()
 
 
@@ -148,8 +149,6 @@ def room(app: Flask, event: Event) -> Any:
 def received(client: Any, namespace: str) -> list[dict[str, Any]]:
     """What a socket test client received, once any coalesced screen push has gone out
     (live.Pushes: in a burst of acts the last snapshot follows a moment later)."""
-    from kiosk_server.live import pushes
-
     pushes(client.app).settle()
     return client.get_received(namespace)  # type: ignore[no-any-return]
 
