@@ -275,7 +275,8 @@ def _correction(
     if not isinstance(payload, dict):
         raise UserError("malformed")
     stage_name = payload.get("stage")
-    if stage_name not in {s.value for s in Stage}:
+    # A str first: a list or dict cannot be looked up in a set (TypeError, not a refusal).
+    if not isinstance(stage_name, str) or stage_name not in {s.value for s in Stage}:
         raise UserError("malformed", field="stage")
     stage = Stage(stage_name)
     reason = payload.get("reason")

@@ -485,6 +485,9 @@ def test_a_correction_waits_for_a_monitor_and_shows_its_reason(
     app: Flask, event: Event, room: Room
 ) -> None:
     whole_event(app, event, room)
+    for stage in ([], {}, ["written"]):  # not hashable: once answered `internal` (make fuzz)
+        refused = room.act("correct", stage=stage, reg_no="R005", old="69.5", new="70", reason="x")
+        assert refused["error"]["code"] == "malformed" and refused["error"]["field"] == "stage"
     wrong = room.act("correct", stage="written", reg_no="R005", old="70", new="70.5", reason="核分")
     assert wrong["error"]["code"] == "correction_old_differs"
     assert (
