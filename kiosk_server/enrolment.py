@@ -21,7 +21,7 @@ from .storage import Store, utcnow
 
 def issue_seat(store: Store, key: bytes, seat_id: object, actor: str) -> str:
     """Mint a fresh enrolment token for a seat; any device enrolled on it stops working."""
-    if isinstance(seat_id, bool) or not isinstance(seat_id, int):
+    if isinstance(seat_id, bool) or not isinstance(seat_id, int) or not 0 < seat_id < 2**62:
         raise UserError("unknown_seat")
     with store.write() as db:
         seat = next(iter(db.query("SELECT * FROM seat WHERE id = ?", [seat_id])), None)

@@ -623,6 +623,8 @@ def test_wrong_arity_and_unknown_events_do_not_break_the_server(room: Room) -> N
         ("close", {"round_id": [1]}),
         ("pause", {}),
         ("reissue", {"seat_id": "1"}),
+        ("reissue", {"seat_id": 2**64}),  # past SQLite's integers: once `internal` (make fuzz)
+        ("reissue", {"seat_id": True}),
         ("call", {"room_id": 10**30}),
         ("finalise", {"round_id": -1}),
     ]:
