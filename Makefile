@@ -52,7 +52,7 @@ crash: $(VENV)/.test
 power: $(VENV)/.test chromium
 	$(BIN)/python benchmarks/power_loss.py --trials 20
 
-## fuzz: 10,000 generated inputs per Socket.IO event, HTTP form and raw frames (about an hour)
+## fuzz: 10,000 generated inputs per Socket.IO event, HTTP form and raw frames (hours: docs/performance.md)
 fuzz: $(VENV)/.test
 	KIOSK_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
