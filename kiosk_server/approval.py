@@ -42,7 +42,7 @@ ACTIONS = (
 
 
 def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62:
+    if not interview.is_row_id(value):
         raise UserError("malformed")
     return value
 

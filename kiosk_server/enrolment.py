@@ -15,13 +15,13 @@ from seal.tokens import derive, digest, new_secret
 
 from .audit import record
 from .errors import UserError
-from .interview import Seat
+from .interview import Seat, is_row_id
 from .storage import Store, utcnow
 
 
 def issue_seat(store: Store, key: bytes, seat_id: object, actor: str) -> str:
     """Mint a fresh enrolment token for a seat; any device enrolled on it stops working."""
-    if isinstance(seat_id, bool) or not isinstance(seat_id, int) or not 0 < seat_id < 2**62:
+    if not is_row_id(seat_id):
         raise UserError("unknown_seat")
     with store.write() as db:
         seat = next(iter(db.query("SELECT * FROM seat WHERE id = ?", [seat_id])), None)

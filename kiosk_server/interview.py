@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlite_utils
 
@@ -110,9 +110,15 @@ def _round(db: sqlite_utils.Database, event_id: int, round_id: object) -> dict[s
     return found
 
 
+def is_row_id(value: object) -> TypeGuard[int]:
+    """Whether untrusted input is a row id: a plain positive int (not a bool) that fits
+    SQLite's integers, so a lookup can neither overflow nor match by accident."""
+    return not isinstance(value, bool) and isinstance(value, int) and 0 < value < 2**62
+
+
 def _int(value: object) -> int:
     """An id from untrusted input: a plain positive int, nothing else."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62:
+    if not is_row_id(value):
         raise UserError("malformed")
     return value
 

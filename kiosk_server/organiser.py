@@ -241,7 +241,7 @@ class Live(Audience):
     def on_reissue(self, *args: Any) -> dict[str, Any]:
         data = payload(args)
         seat_id = data.get("seat_id")
-        if isinstance(seat_id, bool) or not isinstance(seat_id, int) or not 0 < seat_id < 2**62:
+        if not interview.is_row_id(seat_id):
             raise UserError("unknown_seat")  # and nothing past SQLite's integers reaches it
         found = store().row(
             "SELECT seat.id, seat.number, room.name FROM seat JOIN room ON room.id = seat.room_id"
