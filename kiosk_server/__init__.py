@@ -25,7 +25,7 @@ from .instance import (
     ensure_instance,
     token_key,
 )
-from .live import Presence, refuse_malformed_packets, send_whole_frames
+from .live import Presence, TextPacket, refuse_malformed_packets, send_whole_frames
 from .storage import Store
 
 # The app's default mode, for tests, drills and `kiosk demo`: no patched process needed.
@@ -119,6 +119,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         async_mode=app.config["ASYNC_MODE"],
         cors_allowed_origins=None,  # same origin only
         max_http_buffer_size=MAX_MESSAGE_BYTES,
+        serializer=TextPacket,
         logger=False,
         engineio_logger=False,
     )
