@@ -14,6 +14,7 @@ The views built here are the only way any audience learns about a round.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -72,9 +73,19 @@ def money(value: Decimal) -> str:
 
 def rubric_of(db: sqlite_utils.Database, event_id: int) -> str:
     """The event rubric's version hash, which every sealed sheet must name."""
-    return rubric_version(
-        [{"code": i.code, "max": i.max, "step": i.step} for i in rubric(db, event_id)]
-    )
+    return rubric_hash(rubric(db, event_id))
+
+
+def rubric_hash(items: list[RubricItem]) -> str:
+    """The version hash of these rubric items."""
+    return _rubric_hash(tuple((i.code, str(i.max), str(i.step)) for i in items))
+
+
+@functools.lru_cache(maxsize=64)
+def _rubric_hash(items: tuple[tuple[str, str, str], ...]) -> str:
+    # Every tablet view and every sealed sheet names the rubric's hash: hash each rubric
+    # once (keyed by the decimal strings, since Decimal("10") == Decimal("10.0")).
+    return rubric_version([{"code": c, "max": m, "step": s} for c, m, s in items])
 
 
 def rubric(db: sqlite_utils.Database, event_id: int) -> list[RubricItem]:
@@ -1079,6 +1090,7 @@ def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
                 [seat.room_id, seat.id],
             )
         ]
+        scored = rubric(db, seat.event_id)
         items = [
             {
                 "code": i.code,
@@ -1087,9 +1099,9 @@ def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
                 "max": str(i.max),
                 "step": str(i.step),
             }
-            for i in rubric(db, seat.event_id)
+            for i in scored
         ]
-        version = rubric_of(db, seat.event_id)
+        version = rubric_hash(scored)
     return {
         "seat": {"id": seat.id, "number": seat.number},
         "event": seat.event_id,

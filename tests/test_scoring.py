@@ -13,6 +13,8 @@ from ballot.scoring import (
     sheet_total,
     validate_sheet,
 )
+from kiosk_server.interview import rubric_hash
+from seal.record import rubric_version
 
 
 def totals(*values: str) -> list[D]:
@@ -133,3 +135,26 @@ def test_score_lies_between_min_and_max_and_counts_right(halves: list[int]) -> N
     assert score.mean is not None
     assert min(values) <= score.mean <= max(values)
     assert score.counted == (len(values) - 2 if len(values) >= 5 else len(values))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["appearance", "logic", "expression", "fit"]),
+            st.decimals(min_value=1, max_value=100, places=1),
+            st.sampled_from([D("0.5"), D("0.50"), D("1"), D("1.0")]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_remembered_rubric_hash_is_the_rubric_version(
+    rows: list[tuple[str, D, D]],
+) -> None:
+    """Every view names the rubric's hash, so it is remembered; the hash reads the decimals
+    as written ("10" and "10.0" are equal Decimals but not the same rubric text)."""
+    items = [RubricItem(code, code, code, top, step) for code, top, step in rows]
+    expected = rubric_version([{"code": i.code, "max": i.max, "step": i.step} for i in items])
+    assert rubric_hash(items) == rubric_hash(list(items)) == expected
+    respelled = [RubricItem(i.code, "", "", i.max, D(f"{i.step}0")) for i in items]
+    assert rubric_hash(respelled) != expected
