@@ -35,8 +35,10 @@ from ballot.lots import (
     recompute_command,
     source_commitment,
 )
+from ballot.names import mask_name
 from seal.tokens import derive, digest
 
+from . import rules
 from .audit import record
 from .errors import UserError
 from .storage import Store, utcnow
@@ -709,9 +711,12 @@ def party_view(store: Store, token: object) -> dict[str, Any] | None:
 def end_interviews(store: Store, event_id: int, actor: str) -> None:
     """Declare the interviews over once every numbered candidate's round is closed, and
     publish the pool and the number -> person mapping in the log, so the draw can be
-    recomputed and the results read with names."""
+    recomputed and the results read with names. The log goes into the published bundle,
+    so the names there are masked when the results settings mask the sheet's (the
+    settings are frozen by then: the first call fixed them)."""
     with store.write() as db:
         _end_preconditions(db, event_id)
+        shown = mask_name if rules.load(db, event_id).mask_names else str
         drawn = next(
             iter(
                 db.query(
@@ -735,7 +740,7 @@ def end_interviews(store: Store, event_id: int, actor: str) -> None:
                 {
                     "draw_number": r["draw_number"],
                     "reg_no": r["reg_no"],
-                    "name": r["name"],
+                    "name": shown(r["name"]),
                     "room": r["room_id"],
                 }
                 for r in db.query(

@@ -565,8 +565,15 @@ def test_masked_names_are_all_the_sheet_and_the_bundle_hold(
     publish(room)
     page = room.http.get("/results/sheet").get_data(as_text=True)
     assert "王某" in page and "王伟" not in page
-    bundle = room.http.get("/results/bundle").data
-    assert "王伟".encode() not in unpack(bundle)["log.jsonl"].split(b'"results_published"')[1]
+    raw = room.http.get("/results/bundle").data
+    assert verify_bundle(raw) == []
+    bundle = unpack(raw)
+    # Not in any file: the log's interviews_ended entry (number -> name) is masked too.
+    assert [name for name, data in bundle.items() if "王伟".encode() in data] == []
+    ended = next(
+        leaf for leaf in read_jsonl(bundle["log.jsonl"]) if leaf["type"] == "interviews_ended"
+    )
+    assert "王某" in [c["name"] for c in ended["data"]["candidates"]]
 
 
 def test_the_exports_round_trip(app: Flask, event: Event, room: Room) -> None:
