@@ -272,8 +272,9 @@ def refuse_malformed_packets(sio: SocketIO) -> None:
     A WebSocket frame Engine.IO cannot decode (no type digit, bad base64) raises out of
     its connection loop: Werkzeug logs a traceback and the connection's writer thread
     lingers until the ping timeout. A Socket.IO packet python-socketio cannot decode (a
-    bad type, an event with no array, a stray binary frame) raises inside the library,
-    which logs a traceback and carries on. Both are a broken or hostile client: one
+    bad type, an event with no array or a name that is not text, a stray binary frame)
+    raises inside the library, which logs a traceback and carries on. Both are a broken
+    or hostile client: one
     warning line, and that connection closed. A packet whose binary attachments never
     came is dropped with its connection (the library would keep it)."""
     server = sio.server
@@ -293,6 +294,16 @@ def refuse_malformed_packets(sio: SocketIO) -> None:
     server.eio._async = {**server.eio._async, "websocket": CheckedWebSocket}
     handle_message = server._handle_eio_message
     handle_disconnect = server._handle_eio_disconnect
+    handle_event = server._handle_event
+
+    def checked_event(eio_sid: str, namespace: Any, id: Any, data: Any) -> None:
+        # An event's name must be text: the library hands the handler a list or a number
+        # as it came, and the handler (in its own greenlet, past on_message) fails there.
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            raise ValueError("event name is not a string")
+        handle_event(eio_sid, namespace, id, data)
+
+    server._handle_event = checked_event
 
     def on_message(eio_sid: str, data: Any) -> None:
         try:

@@ -1018,6 +1018,8 @@ def test_malformed_frames_over_a_real_websocket_break_nothing(served: dict[str, 
     @example(sent=["x"])  # no Engine.IO type digit
     @example(sent=["bnot base64!"])
     @example(sent=["42/rater,"])  # an event with no array
+    @example(sent=["42/organiser,7[[{}]]"])  # an event named by a list (found at 10,000)
+    @example(sent=["42/rater,[5,{}]"])  # or by a number
     @example(sent=["4x/rater,[]"])
     @example(sent=[b"\xf7\x00"])  # a binary frame nobody announced
     @example(sent=['451-/rater,7["commit",{"_placeholder":true,"num":0}]'])  # never comes
