@@ -274,9 +274,9 @@ def refuse_malformed_packets(sio: SocketIO) -> None:
     lingers until the ping timeout. A Socket.IO packet python-socketio cannot decode (a
     bad type, an event with no array or a name that is not text, a stray binary frame)
     raises inside the library, which logs a traceback and carries on. Both are a broken
-    or hostile client: one
-    warning line, and that connection closed. A packet whose binary attachments never
-    came is dropped with its connection (the library would keep it)."""
+    or hostile client: one warning line, and that connection closed. A packet whose
+    binary attachments never came is dropped with its connection (the library would keep
+    it)."""
     server = sio.server
     websocket = server.eio._async["websocket"]
 

@@ -156,5 +156,5 @@ def test_the_remembered_rubric_hash_is_the_rubric_version(
     items = [RubricItem(code, code, code, top, step) for code, top, step in rows]
     expected = rubric_version([{"code": i.code, "max": i.max, "step": i.step} for i in items])
     assert rubric_hash(items) == rubric_hash(list(items)) == expected
-    respelled = [RubricItem(i.code, "", "", i.max, D(f"{i.step}0")) for i in items]
+    respelled = [RubricItem(i.code, "", "", i.max, i.step.quantize(D("0.001"))) for i in items]
     assert rubric_hash(respelled) != expected
