@@ -1042,55 +1042,69 @@ def board(
 def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
     """What one tablet may know: its seat, the draw number in its room (signed by the
     server), its own state, and the signed close statements it still owes an opening for."""
+    return rater_views(store, [seat])[0]
+
+
+def rater_views(store: Store, seats: list[Seat]) -> list[dict[str, Any]]:
+    """``rater_view`` for several seats of one room, in their order, built together.
+
+    A round's change is pushed to every tablet of its room: what they share (the room,
+    its round and its signed statement, the close statements, the rubric) is read and
+    signed once for the room, not once per tablet (an Ed25519 signature is
+    deterministic, so each tablet receives the same bytes either way)."""
+    if not seats:
+        return []
+    event_id, room_id = seats[0].event_id, seats[0].room_id
+    if any(s.event_id != event_id or s.room_id != room_id for s in seats):
+        raise ValueError("rater_views builds the seats of one room")
     with store.read() as db:
-        room = _room(db, seat.event_id, seat.room_id)
+        room = _room(db, event_id, room_id)
         current = _one(
             db,
             "SELECT round.*, room.event_id FROM round JOIN room"
             " ON room.id = round.room_id WHERE room_id = ? ORDER BY round.id DESC"
             " LIMIT 1",
-            [seat.room_id],
+            [room_id],
         )
-        round_view = None
+        seated: set[int] = set()
+        latest: dict[int, dict[str, Any]] = {}
+        statement = None
         if current is not None:
-            seated = (
-                _one(
-                    db,
-                    "SELECT 1 AS x FROM round_seat WHERE round_id = ? AND seat_id = ?",
-                    [current["id"], seat.id],
+            seated = {
+                r["seat_id"]
+                for r in db.query(
+                    "SELECT seat_id FROM round_seat WHERE round_id = ?", [current["id"]]
                 )
-                is not None
-            )
-            mine = _seat_latest(db, current["id"], seat.id)
-            statement = {
-                "type": "round_state",
-                "event": seat.event_id,
-                "room": seat.room_id,
-                "round": current["id"],
-                "draw_number": current["draw_number"],
-                "state": current["state"],
             }
-            round_view = {
-                "id": current["id"],
-                "draw_number": current["draw_number"],
-                "state": current["state"],
-                "seated": seated,
-                "mine": None if mine is None else mine["kind"],
-                "version": None if mine is None else mine["version"],
-                "statement": sign(store.server_key, statement),
-            }
-        owed = [
-            sign(store.server_key, close_statement(db, r))
-            for r in db.query(
-                "SELECT round.*, room.event_id FROM round JOIN room ON room.id = round.room_id"
-                " JOIN commitment c ON c.round_id = round.id WHERE round.room_id = ?"
-                " AND round.state = 'revealing' AND c.seat_id = ? AND c.kind = 'score'"
-                " AND c.version = (SELECT MAX(version) FROM commitment WHERE round_id = round.id"
-                " AND seat_id = c.seat_id) AND c.id NOT IN (SELECT commitment_id FROM opening)",
-                [seat.room_id, seat.id],
+            latest = {c["seat_id"]: c for c in _latest(db, current["id"])}
+            statement = sign(
+                store.server_key,
+                {
+                    "type": "round_state",
+                    "event": event_id,
+                    "room": room_id,
+                    "round": current["id"],
+                    "draw_number": current["draw_number"],
+                    "state": current["state"],
+                },
             )
-        ]
-        scored = rubric(db, seat.event_id)
+        # Each seat's unopened scores in rounds now revealing: the close statements it owes
+        # an opening for, each built and signed once however many seats owe it.
+        owed: dict[int, list[dict[str, Any]]] = {}
+        closes: dict[int, dict[str, Any]] = {}
+        for r in db.query(
+            "SELECT round.*, room.event_id, c.seat_id AS owed_by FROM round JOIN room"
+            " ON room.id = round.room_id JOIN commitment c ON c.round_id = round.id"
+            " WHERE round.room_id = ? AND round.state = 'revealing' AND c.kind = 'score'"
+            " AND c.version = (SELECT MAX(version) FROM commitment WHERE round_id = round.id"
+            " AND seat_id = c.seat_id) AND c.id NOT IN (SELECT commitment_id FROM opening)"
+            " ORDER BY round.id",
+            [room_id],
+        ):
+            if r["id"] not in closes:
+                closes[r["id"]] = sign(store.server_key, close_statement(db, r))
+            owed.setdefault(r["owed_by"], []).append(closes[r["id"]])
+        scored = rubric(db, event_id)
         items = [
             {
                 "code": i.code,
@@ -1102,12 +1116,29 @@ def rater_view(store: Store, seat: Seat) -> dict[str, Any]:
             for i in scored
         ]
         version = rubric_hash(scored)
-    return {
-        "seat": {"id": seat.id, "number": seat.number},
-        "event": seat.event_id,
-        "room": {"id": room["id"], "name": room["name"], "paused": bool(room["paused"])},
-        "round": round_view,
-        "rubric": items,
-        "rubric_version": version,
-        "reveal": owed,
-    }
+    views = []
+    for seat in seats:
+        round_view = None
+        if current is not None:
+            mine = latest.get(seat.id)
+            round_view = {
+                "id": current["id"],
+                "draw_number": current["draw_number"],
+                "state": current["state"],
+                "seated": seat.id in seated,
+                "mine": None if mine is None else mine["kind"],
+                "version": None if mine is None else mine["version"],
+                "statement": statement,
+            }
+        views.append(
+            {
+                "seat": {"id": seat.id, "number": seat.number},
+                "event": event_id,
+                "room": {"id": room["id"], "name": room["name"], "paused": bool(room["paused"])},
+                "round": round_view,
+                "rubric": items,
+                "rubric_version": version,
+                "reveal": owed.get(seat.id, []),
+            }
+        )
+    return views

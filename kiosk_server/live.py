@@ -197,11 +197,14 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
         if room_id is not None:
             sql += " AND seat.room_id = ?"
             params.append(room_id)
+        rooms: dict[int, list[interview.Seat]] = {}
         with pushes(app).tablets:
             for row in st.rows(sql + " AND seat.credential_digest IS NOT NULL", params):
                 seat = interview.Seat(row["id"], row["room_id"], ev, row["number"])
-                view = interview.rater_view(st, seat)
-                sio.emit("state", view, to=f"seat:{seat.id}", namespace="/rater")
+                rooms.setdefault(seat.room_id, []).append(seat)
+            for seats in rooms.values():
+                for seat, view in zip(seats, interview.rater_views(st, seats), strict=True):
+                    sio.emit("state", view, to=f"seat:{seat.id}", namespace="/rater")
     pushes(app).request(app)
 
 

@@ -331,6 +331,32 @@ class InterviewRoom(RuleBasedStateMachine):
             assert "total" not in repr(view)
 
     @invariant()
+    def a_room_built_together_gives_each_tablet_its_own_view(self) -> None:
+        # live.publish builds a room's tablets in one go (shared reads, one signature per
+        # statement): each must get exactly what it would be sent alone.
+        st_ = store(self.app)
+        rooms: dict[int, list[interview.Seat]] = {}
+        for tablet in self.tablets.values():
+            seat = authenticate_seat(st_, tablet.credential)
+            if seat is not None:
+                rooms.setdefault(seat.room_id, []).append(seat)
+        revealing = {r["id"] for r in st_.rows("SELECT id FROM round WHERE state = 'revealing'")}
+        for seats in rooms.values():
+            alone = [interview.rater_view(st_, seat) for seat in seats]
+            assert interview.rater_views(st_, seats) == alone
+            assert interview.rater_views(st_, seats[::-1]) == alone[::-1]
+            for seat, view in zip(seats, alone, strict=True):
+                # it is asked to open exactly what it sealed in a round now revealing
+                owed = {
+                    round_id
+                    for round_id, seat_id in self.sealed
+                    if seat_id == seat.id
+                    and round_id in revealing
+                    and (round_id, seat_id) not in self.opened
+                }
+                assert sorted(s["body"]["round"] for s in view["reveal"]) == sorted(owed)
+
+    @invariant()
     def every_published_tally_equals_a_recount(self) -> None:
         st_ = store(self.app)
         with st_.read() as db:
