@@ -885,10 +885,9 @@ def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) ->
     return status
 
 
-def room_status(
-    db: sqlite_utils.Database, room: dict[str, Any], threshold: int, online: set[int]
-) -> dict[str, Any]:
-    """One room as the console sees it (the observer board picks from it: ``OBSERVER_ROOM``)."""
+def room_status(db: sqlite_utils.Database, room: dict[str, Any], threshold: int) -> dict[str, Any]:
+    """One room as the console sees it (the observer board picks from it: ``OBSERVER_ROOM``),
+    but for its seats' ``online`` flags, which ``board`` sets from the live presence."""
     current = _one(
         db, "SELECT * FROM round WHERE room_id = ? ORDER BY id DESC LIMIT 1", [room["id"]]
     )
@@ -901,7 +900,6 @@ def room_status(
                 "enrolled": s["credential_digest"] is not None,
                 "status": status.get(s["id"], "not_seated" if status else None),
                 "id": s["id"],
-                "online": s["id"] in online,
             }
         )
     round_view = None
@@ -992,15 +990,70 @@ def observer_board(console: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+class RoomCache:
+    """The rooms as the screens' last push built them, and the rooms changed since.
+
+    A push rebuilds only the rooms an act has named as changed (``changed``; None when
+    an act may have changed any room) and takes the others from here: at 150 scores a
+    second a push sees a handful of the 50 rooms change, and rebuilding all of them was
+    the bulk of its time. Every act that changes a room publishes afterwards naming that
+    room or none (``live.publish``), so a room kept here is the one the database holds."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[tuple[int, int, int], dict[str, Any]] = {}  # (event, room, threshold)
+        self.changed: set[int] | None = None  # None: rebuild every room
+
+    def note(self, room_id: int | None) -> None:
+        """An act changed ``room_id`` (None: any room)."""
+        if room_id is None:
+            self.changed = None
+        elif self.changed is not None:
+            self.changed.add(room_id)
+
+    def take(self) -> set[int] | None:
+        """The rooms to rebuild now; changes from here on are noted for the next push."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def status(
+        self,
+        db: sqlite_utils.Database,
+        room: dict[str, Any],
+        threshold: int,
+        changed: set[int] | None,
+    ) -> dict[str, Any]:
+        key = (room["event_id"], room["id"], threshold)
+        found = self.rooms.get(key)
+        if found is None or changed is None or room["id"] in changed:
+            found = self.rooms[key] = room_status(db, room, threshold)
+        return found
+
+
+def _online(room: dict[str, Any], online: set[int]) -> dict[str, Any]:
+    return {**room, "seats": [{**s, "online": s["id"] in online} for s in room["seats"]]}
+
+
 def board(
-    store: Store, event_id: int, organiser: bool = False, online: set[int] | None = None
+    store: Store,
+    event_id: int,
+    organiser: bool = False,
+    online: set[int] | None = None,
+    cache: RoomCache | None = None,
+    changed: set[int] | None = None,
 ) -> dict[str, Any]:
     """Every room of the event: the observer board, or with ``organiser`` the console's
-    richer board (the observer board is picked out of it: ``observer_board``)."""
+    richer board (the observer board is picked out of it: ``observer_board``). With a
+    ``cache`` only the ``changed`` rooms are read again (``RoomCache``)."""
     with store.read() as db:
         event = event_row(db, event_id)
+        threshold = event["drop_threshold"]
         rooms = [
-            room_status(db, room, event["drop_threshold"], online or set())
+            _online(
+                room_status(db, room, threshold)
+                if cache is None
+                else cache.status(db, room, threshold, changed),
+                online or set(),
+            )
             for room in db.query("SELECT * FROM room WHERE event_id = ? ORDER BY code", [event_id])
         ]
         head = _one(

@@ -95,6 +95,8 @@ class Pushes:
     built only then, so it carries every change asked for before it (the last state
     always goes out), and one at a time, so a screen never receives an older snapshot
     after a newer one. The caller (an act about to be acknowledged) never waits for it.
+    Only the rooms named by the changes since the last push are read again
+    (``interview.RoomCache``).
     """
 
     def __init__(self) -> None:
@@ -104,12 +106,15 @@ class Pushes:
         self._due = False  # a push is scheduled and not yet being built
         self._idle = threading.Event()
         self._idle.set()
+        self.rooms = interview.RoomCache()
         # Tablet views are built and sent under this lock, so two acts racing cannot
         # deliver an older view after a newer one (the last one sent is the latest).
         self.tablets = threading.Lock()
 
-    def request(self, app: Flask) -> None:
+    def request(self, app: Flask, room_id: int | None = None) -> None:
+        """A change was committed in ``room_id`` (None: in any room, or in none)."""
         with self._lock:
+            self.rooms.note(room_id)
             if self._due:
                 return  # the scheduled push is built after this change: it carries it
             self._due = True
@@ -124,8 +129,13 @@ class Pushes:
             self._building.acquire()
             with self._lock:
                 self._due = False  # changes from here on need a push of their own
+                changed = self.rooms.take()
             try:
-                _push_screens(app)
+                _push_screens(app, self.rooms, changed)
+            except BaseException:
+                with self._lock:
+                    self.rooms.note(None)  # a room it did not rebuild may have changed
+                raise
             finally:
                 self._done()
         except Exception as exc:  # noqa: BLE001 - a background push must not die silently
@@ -153,14 +163,15 @@ def pushes(app: Flask | None = None) -> Pushes:
     return found  # type: ignore[no-any-return]
 
 
-def _push_screens(app: Flask) -> None:
+def _push_screens(app: Flask, rooms: interview.RoomCache, changed: set[int] | None) -> None:
     """Build and send the board, the console (and its results), the check-in view and
-    each clerk device's own view, fresh."""
+    each clerk device's own view, fresh but for the rooms not ``changed``."""
     ev = event_id(app)
     if ev is None:
         return
     sio, st = socketio(app), store(app)
-    console = interview.board(st, ev, organiser=True, online=presence(app).online())
+    online = presence(app).online()
+    console = interview.board(st, ev, organiser=True, online=online, cache=rooms, changed=changed)
     board = interview.observer_board(console)
     sio.emit("board", board, to=f"event:{ev}", namespace="/observer")
     sio.emit("console", console, to=f"event:{ev}", namespace="/organiser")
@@ -184,7 +195,11 @@ def _push_screens(app: Flask) -> None:
 def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool = True) -> None:
     """Push fresh snapshots: the board to observers, the console to organisers (both
     coalesced, see ``Pushes``), and, when ``tablets``, each tablet of ``room_id`` (every
-    room when None) its own view, at once."""
+    room when None) its own view, at once.
+
+    Call it after every committed change, naming the one room the change touched, or
+    ``room_id=None`` when it may have touched others too: the screens' push reads
+    again only the rooms so named."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     ev = event_id(app)
     if ev is None:
@@ -205,7 +220,7 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
             for seats in rooms.values():
                 for seat, view in zip(seats, interview.rater_views(st, seats), strict=True):
                     sio.emit("state", view, to=f"seat:{seat.id}", namespace="/rater")
-    pushes(app).request(app)
+    pushes(app).request(app, room_id)
 
 
 class WholeWrites:

@@ -139,12 +139,13 @@ class Live(Audience):
         # cannot reach this tablet before the older view built here.
         with pushes().tablets:
             emit("state", interview.rater_view(store(), seat))
-        publish(tablets=False)  # the console's online flags; no tablet view changed
+        # The console's online flags; no tablet view changed.
+        publish(room_id=seat.room_id, tablets=False)
 
     def on_disconnect(self, reason: Any = None) -> None:
-        self.forget()
+        who = self.forget()
         presence().leave(request.sid)  # type: ignore[attr-defined]
-        publish(tablets=False)
+        publish(room_id=None if who is None else who[0].room_id, tablets=False)
 
     @guarded("sync")
     def on_sync(self, *args: Any) -> dict[str, Any]:
@@ -177,10 +178,7 @@ class Live(Audience):
         ack = interview.commit(store(), seat, args[0])
         # The tablets' views change only when the round closes; until then the ack is all
         # the sender needs (it marks its sheet sent), and the screens get their tick.
-        if ack["round_closed"]:
-            publish(room_id=seat.room_id)
-        else:
-            publish(tablets=False)
+        publish(room_id=seat.room_id, tablets=ack["round_closed"])
         return ack
 
     @guarded("reveal")
@@ -198,8 +196,5 @@ class Live(Audience):
         # The tablets' views change only when this opening publishes the result. Asking
         # the round's state instead would have every opening committed in the same batch
         # as the last one push the whole room again.
-        if ack.pop("finished", False):
-            publish(room_id=seat.room_id)
-        else:
-            publish(tablets=False)
+        publish(room_id=seat.room_id, tablets=ack.pop("finished", False))
         return ack

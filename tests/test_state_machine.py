@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from kiosk_server import create_app, interview
 from kiosk_server.enrolment import authenticate_seat
-from kiosk_server.live import socketio, store
+from kiosk_server.live import presence, pushes, socketio, store
 from rater_client.client import Device, binding, sealed_sheet
 from seal.signing import load_public_key
 
@@ -93,6 +93,7 @@ class InterviewRoom(RuleBasedStateMachine):
         # what each seat sealed per round (its latest accepted sheet), and what it opened
         self.sealed: dict[tuple[int, int], Decimal] = {}
         self.opened: set[tuple[int, int]] = set()
+        self.screens: dict[str, dict[str, Any]] = {}  # the last board and console pushed
 
     def _boot(self) -> Flask:
         return create_app({"INSTANCE_PATH": str(self.folder / "instance"), "TESTING": True})
@@ -139,6 +140,7 @@ class InterviewRoom(RuleBasedStateMachine):
         assert reply["ok"], reply
 
     def teardown(self) -> None:
+        pushes(self.app).settle()
         store(self.app).close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -262,6 +264,7 @@ class InterviewRoom(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         """The server process ends and starts again on the same instance folder."""
+        pushes(self.app).settle()
         store(self.app).close()
         self.app = self._boot()
         self.event.app = self.app
@@ -329,6 +332,28 @@ class InterviewRoom(RuleBasedStateMachine):
             view = interview.rater_view(st_, seat)
             assert "result" not in (view["round"] or {})
             assert "total" not in repr(view)
+
+    @invariant()
+    def the_screens_show_what_the_database_holds(self) -> None:
+        # A push reads again only the rooms its acts named (interview.RoomCache): the
+        # last board and console pushed must equal ones built afresh, online flags too.
+        assert pushes(self.app).settle()
+        st_ = store(self.app)
+        for client, namespace, name in (
+            (self.monitor, "/observer", "board"),
+            (self.organiser, "/organiser", "console"),
+        ):
+            sent = [m["args"][0] for m in client.get_received(namespace) if m["name"] == name]
+            if sent:
+                self.screens[name] = sent[-1]
+        assert self.screens["board"] == interview.board(st_, self.event.id)
+        online = presence(self.app).online()
+        assert self.screens["console"] == interview.board(
+            st_, self.event.id, organiser=True, online=online
+        )
+        connected = {t.seat_id for t in self.tablets.values() if t.client is not None}
+        shown = self.screens["console"]["rooms"]
+        assert {s["id"] for r in shown for s in r["seats"] if s["online"]} == connected
 
     @invariant()
     def a_room_built_together_gives_each_tablet_its_own_view(self) -> None:
