@@ -169,6 +169,50 @@ def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
         server.wait(timeout=10)
 
 
+def test_a_pending_receipt_is_fetched_however_long_the_server_stays_down(
+    app: Flask, event: Event
+) -> None:
+    """An ack given under a second after a head was signed says its receipt is pending;
+    the tablet fetches it a moment later. If the server dies first and stays down longer
+    than a few tries take, the receipt is still fetched once it is back: no alarm."""
+    instance = Path(app.instance_path)
+    store(app).close()  # the server owns the database now
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(instance, port)
+    organiser = OrganiserClient(url, timeout=20)
+    raters = [RaterClient(url, timeout=2) for _ in range(3)]
+    try:
+        organiser.login(PASSWORD)
+        for n, rater in enumerate(raters, start=1):
+            rater.enrol(event.token("B", n))
+            rater.connect()
+        round_id = organiser.call_next(organiser.room("B")["id"])
+        organiser.open_round(round_id)
+        for rater in raters:
+            rater.wait_for(round_is("open", round_id))
+        # Two of three submit (the round stays open): the second ack comes within a
+        # second of the head the first one's receipt signed.
+        acks = [rater.submit(sheet("33", "22", "11")) for rater in raters[:2]]
+        assert [bool(a["receipt"].get("pending")) for a in acks] == [False, True]
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        time.sleep(10)  # more than three tries of two seconds each
+        assert len(raters[1].receipts) == 0
+        server = start_server(instance, port)
+        deadline = time.monotonic() + 30
+        while len(raters[1].receipts) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [len(r.receipts) for r in raters] == [1, 1, 0]
+        assert [r.alarms for r in raters] == [[], [], []]
+        assert raters[1].receipts[0]["leaf"] == acks[1]["receipt"]["leaf"]
+    finally:
+        for client in (*raters, organiser):
+            client.close()
+        server.kill()
+        server.wait(timeout=10)
+
+
 def test_the_python_client_refuses_a_sheet_that_breaks_the_rubric_before_sealing(
     live: str, event: Event
 ) -> None:

@@ -228,12 +228,19 @@ document.addEventListener("DOMContentLoaded", async () => {
   }
 
   /* A receipt is checked against the server's key; a pending one (a head was signed a
-     moment ago) is fetched with the next head. A receipt that does not verify is an alarm. */
+     moment ago) is fetched with the next head, asked again until it comes (the leaf is on
+     disk): after a dropped connection, once connected again. A receipt that does not
+     verify is an alarm. */
   async function checkReceipt(got, env) {
     if (got.pending) {
-      setTimeout(() => socket.timeout(10000).emit("receipt", { leaf: got.leaf }, (err, ack) => {
-        if (!err && ack && ack.ok) checkReceipt(ack.receipt, env);
-      }), 1200);
+      const ask = () => {
+        if (!socket.connected) { socket.once("connect", ask); return; }
+        socket.timeout(10000).emit("receipt", { leaf: got.leaf }, (err, ack) => {
+          if (err) setTimeout(ask, 2000);
+          else if (ack && ack.ok) checkReceipt(ack.receipt, env);
+        });
+      };
+      setTimeout(ask, 1200);
       return;
     }
     if (await S.receiptHolds(device.serverKey, got, env)) receipt = await S.receiptCode(got);
