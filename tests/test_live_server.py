@@ -8,6 +8,8 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -125,29 +127,65 @@ def start_server(
     raise RuntimeError(log.read_text())
 
 
-def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
-    app: Flask, event: Event
-) -> None:
+@dataclass
+class Served:
+    """`kiosk serve` on the test's event, with an organiser and room B's three tablets
+    connected over real sockets, and a round open in room B."""
+
+    instance: Path
+    port: int
+    server: subprocess.Popen
+    organiser: OrganiserClient
+    raters: list[RaterClient]
+    round_id: int = 0
+
+    def kill(self) -> None:
+        self.server.send_signal(signal.SIGKILL)
+        self.server.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.server = start_server(self.instance, self.port)
+
+
+@contextmanager
+def served_round(app: Flask, event: Event, rater_timeout: float) -> Iterator[Served]:
     instance = Path(app.instance_path)
     store(app).close()  # the test's own connection: the server owns the database now
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(instance, port)
-    organiser = OrganiserClient(url, timeout=20)
-    raters = [RaterClient(url, timeout=20) for _ in range(3)]
+    served = Served(
+        instance,
+        port,
+        start_server(instance, port),
+        OrganiserClient(url, timeout=20),
+        [RaterClient(url, timeout=rater_timeout) for _ in range(3)],
+    )
     try:
-        organiser.login(PASSWORD)
-        for n, rater in enumerate(raters, start=1):
+        served.organiser.login(PASSWORD)
+        for n, rater in enumerate(served.raters, start=1):
             rater.enrol(event.token("B", n))
             rater.connect()
-        round_id = organiser.call_next(organiser.room("B")["id"])
-        organiser.open_round(round_id)
-        raters[0].wait_for(round_is("open", round_id))
+        served.round_id = served.organiser.call_next(served.organiser.room("B")["id"])
+        served.organiser.open_round(served.round_id)
+        for rater in served.raters:
+            rater.wait_for(round_is("open", served.round_id))
+        yield served
+    finally:
+        for client in (*served.raters, served.organiser):
+            client.close()
+        served.server.kill()
+        served.server.wait(timeout=10)
+
+
+def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
+    app: Flask, event: Event
+) -> None:
+    with served_round(app, event, rater_timeout=20) as served:
+        raters, organiser, round_id = served.raters, served.organiser, served.round_id
         assert raters[0].submit(sheet("33", "22", "11"))["ok"]  # acknowledged: on disk
 
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=10)
-        server = start_server(instance, port)
+        served.kill()
+        served.restart()
 
         # Tablets reconnect by themselves and resume where they were.
         deadline = time.monotonic() + 20
@@ -162,11 +200,6 @@ def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
         view = organiser.wait_for(lambda v: v["rooms"][1]["round"]["state"] == "closed", timeout=20)
         entries = view["rooms"][1]["round"]["result"]["entries"]
         assert [e["total"] for e in entries] == ["66.00", "60.00", "60.00"]
-    finally:
-        for client in (*raters, organiser):
-            client.close()
-        server.kill()
-        server.wait(timeout=10)
 
 
 def test_a_pending_receipt_is_fetched_however_long_the_server_stays_down(
@@ -175,42 +208,22 @@ def test_a_pending_receipt_is_fetched_however_long_the_server_stays_down(
     """An ack given under a second after a head was signed says its receipt is pending;
     the tablet fetches it a moment later. If the server dies first and stays down longer
     than a few tries take, the receipt is still fetched once it is back: no alarm."""
-    instance = Path(app.instance_path)
-    store(app).close()  # the server owns the database now
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = start_server(instance, port)
-    organiser = OrganiserClient(url, timeout=20)
-    raters = [RaterClient(url, timeout=2) for _ in range(3)]
-    try:
-        organiser.login(PASSWORD)
-        for n, rater in enumerate(raters, start=1):
-            rater.enrol(event.token("B", n))
-            rater.connect()
-        round_id = organiser.call_next(organiser.room("B")["id"])
-        organiser.open_round(round_id)
-        for rater in raters:
-            rater.wait_for(round_is("open", round_id))
+    with served_round(app, event, rater_timeout=2) as served:
+        raters = served.raters
         # Two of three submit (the round stays open): the second ack comes within a
         # second of the head the first one's receipt signed.
         acks = [rater.submit(sheet("33", "22", "11")) for rater in raters[:2]]
         assert [bool(a["receipt"].get("pending")) for a in acks] == [False, True]
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=10)
+        served.kill()
         time.sleep(10)  # more than three tries of two seconds each
         assert len(raters[1].receipts) == 0
-        server = start_server(instance, port)
+        served.restart()
         deadline = time.monotonic() + 30
         while len(raters[1].receipts) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert [len(r.receipts) for r in raters] == [1, 1, 0]
         assert [r.alarms for r in raters] == [[], [], []]
         assert raters[1].receipts[0]["leaf"] == acks[1]["receipt"]["leaf"]
-    finally:
-        for client in (*raters, organiser):
-            client.close()
-        server.kill()
-        server.wait(timeout=10)
 
 
 def test_the_python_client_refuses_a_sheet_that_breaks_the_rubric_before_sealing(
