@@ -261,3 +261,59 @@ def test_a_score_made_while_the_server_is_down_survives_a_closed_tab_and_goes_ou
         server.wait(timeout=10)
     seat = _seat_id(instance, "B", 1)
     assert _count(instance, "SELECT COUNT(*) FROM commitment WHERE seat_id = ?", (seat,)) == 1
+
+
+@pytest.mark.browser
+def test_a_pending_receipt_reaches_the_tablet_after_a_long_outage(
+    browser: Browser,  # noqa: F811
+    instance: Path,
+    event: Event,
+) -> None:
+    """Seat 2's receipt signs a head just before seat 1's tablet confirms, so the tablet's
+    ack says its receipt is pending. The server dies before the tablet asks for it and
+    stays down longer than one ask waits (10 s); once it is back the tablet shows the
+    receipt code by itself."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(instance, port)
+    tablet = _enrolled_tablet(browser, url, event.token("B", 1))
+    other = RaterClient(url, timeout=20)
+    other.enrol(event.token("B", 2))
+    other.connect()
+    RaterClient(url).enrol(event.token("B", 3))  # seated: the round stays open
+    organiser = OrganiserClient(url, timeout=20)
+    status = tablet.locator("#status-text")
+    try:
+        organiser.login(PASSWORD)
+        organiser.open_round(organiser.call_next(organiser.room("B")["id"]))
+        expect(status).to_have_text("请评分", timeout=10_000)
+        tablet.fill("#item-analysis", "31.5")
+        tablet.fill("#item-expression", "22")
+        tablet.fill("#item-bearing", "20")
+        tablet.get_by_role("button", name="核对并提交").tap()
+        other.wait_for(lambda v: (v.get("round") or {}).get("state") == "open")
+        assert other.submit(sheet())["ok"]  # its receipt signs a head now
+        tablet.locator("#confirm-submit").tap()
+        sealed = "已封存提交，等待其他评委"  # acknowledged; no receipt code yet
+        expect(status).to_have_text(sealed, timeout=5_000)
+        server.send_signal(signal.SIGKILL)  # before the tablet asks (1.2 s after its ack)
+        server.wait(timeout=10)
+        seat = _seat_id(instance, "B", 1)
+        leaf = _count(
+            instance,
+            "SELECT leaf FROM commitment WHERE seat_id = ? ORDER BY version DESC",
+            (seat,),
+        )
+        covered = _count(instance, "SELECT MAX(size) FROM tree_head")
+        assert covered <= leaf  # no head covers the tablet's leaf: its receipt was pending
+        tablet.wait_for_timeout(12_000)  # longer than one ask's 10 s
+        expect(status).to_have_text(sealed)
+
+        server = start_server(instance, port)
+        expect(status).to_contain_text(re.compile(r"回执 [0-9a-f]{4}-[0-9a-f]{4}"), timeout=30_000)
+    finally:
+        for client in (organiser, other):
+            client.close()
+        tablet.context.close()
+        server.kill()
+        server.wait(timeout=10)
