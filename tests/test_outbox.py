@@ -143,12 +143,17 @@ def _enrolled_tablet(browser: Browser, url: str, token: str) -> Page:  # noqa: F
     return tablet
 
 
-def _score_and_confirm(tablet: Page) -> None:
+def _score(tablet: Page) -> None:
+    """Fill the sheet and open its review; ``#confirm-submit`` then seals and sends it."""
     expect(tablet.locator("#status-text")).to_have_text("请评分", timeout=10_000)
     tablet.fill("#item-analysis", "31.5")
     tablet.fill("#item-expression", "22")
     tablet.fill("#item-bearing", "20")
     tablet.get_by_role("button", name="核对并提交").tap()
+
+
+def _score_and_confirm(tablet: Page) -> None:
+    _score(tablet)
     tablet.locator("#confirm-submit").tap()
 
 
@@ -286,11 +291,7 @@ def test_a_pending_receipt_reaches_the_tablet_after_a_long_outage(
     try:
         organiser.login(PASSWORD)
         organiser.open_round(organiser.call_next(organiser.room("B")["id"]))
-        expect(status).to_have_text("请评分", timeout=10_000)
-        tablet.fill("#item-analysis", "31.5")
-        tablet.fill("#item-expression", "22")
-        tablet.fill("#item-bearing", "20")
-        tablet.get_by_role("button", name="核对并提交").tap()
+        _score(tablet)
         other.wait_for(lambda v: (v.get("round") or {}).get("state") == "open")
         assert other.submit(sheet())["ok"]  # its receipt signs a head now
         tablet.locator("#confirm-submit").tap()
