@@ -269,15 +269,18 @@ def test_a_score_made_while_the_server_is_down_survives_a_closed_tab_and_goes_ou
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("closed_tab", [False, True], ids=["tab-open", "tab-closed"])
 def test_a_pending_receipt_reaches_the_tablet_after_a_long_outage(
     browser: Browser,  # noqa: F811
     instance: Path,
     event: Event,
+    closed_tab: bool,
 ) -> None:
     """Seat 2's receipt signs a head just before seat 1's tablet confirms, so the tablet's
     ack says its receipt is pending. The server dies before the tablet asks for it and
     stays down longer than one ask waits (10 s); once it is back the tablet shows the
-    receipt code by itself."""
+    receipt code by itself, even when the tab was closed meanwhile and opened again; and
+    the code is still there after another reload."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(instance, port)
@@ -309,12 +312,60 @@ def test_a_pending_receipt_reaches_the_tablet_after_a_long_outage(
         assert covered <= leaf  # no head covers the tablet's leaf: its receipt was pending
         tablet.wait_for_timeout(12_000)  # longer than one ask's 10 s
         expect(status).to_have_text(sealed)
+        if closed_tab:
+            context = tablet.context
+            tablet.close()  # the pending receipt is on the tablet's disk, not in the page
 
         server = start_server(instance, port)
-        expect(status).to_contain_text(re.compile(r"回执 [0-9a-f]{4}-[0-9a-f]{4}"), timeout=30_000)
+        if closed_tab:
+            tablet = context.new_page()
+            tablet.goto("/tablet")
+            status = tablet.locator("#status-text")
+        code = re.compile(r"回执 [0-9a-f]{4}-[0-9a-f]{4}")
+        expect(status).to_contain_text(code, timeout=30_000)
+        shown = status.text_content()
+        tablet.reload()
+        expect(status).to_have_text(shown or "", timeout=10_000)  # kept, not asked again
     finally:
         for client in (organiser, other):
             client.close()
+        tablet.context.close()
+        server.kill()
+        server.wait(timeout=10)
+
+
+@pytest.mark.browser
+def test_a_browser_enrolled_again_forgets_the_receipts_of_its_earlier_device(
+    browser: Browser,  # noqa: F811
+    instance: Path,
+    event: Event,
+) -> None:
+    """Receipts are kept on the tablet by round; a browser enrolled again (another seat, or
+    another event's demo with the same numbering) is a new device, so the receipts of the
+    earlier one are not shown as its own."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(instance, port)
+    tablet = _enrolled_tablet(browser, url, event.token("B", 1))
+    RaterClient(url).enrol(event.token("B", 2))  # seated: the round stays open
+    organiser = OrganiserClient(url, timeout=20)
+    kept = "async () => (await window.KioskSeal.list('receipt:')).map((r) => r.key)"
+    try:
+        organiser.login(PASSWORD)
+        organiser.open_round(organiser.call_next(organiser.room("B")["id"]))
+        _score_and_confirm(tablet)
+        expect(tablet.locator("#status-text")).to_contain_text(
+            re.compile(r"回执 [0-9a-f]{4}-[0-9a-f]{4}"), timeout=10_000
+        )
+        assert len(tablet.evaluate(kept)) == 1
+
+        tablet.goto(f"/enrol/{event.token('B', 3)}")
+        tablet.get_by_role("button", name="登记本平板").tap()
+        not_seated = "本轮开始时本席位未登记，不参与本轮评分"  # enrolled after the round opened
+        expect(tablet.locator("#status-text")).to_have_text(not_seated, timeout=10_000)
+        assert tablet.evaluate(kept) == []
+    finally:
+        organiser.close()
         tablet.context.close()
         server.kill()
         server.wait(timeout=10)

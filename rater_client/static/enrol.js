@@ -18,8 +18,10 @@ document.addEventListener("DOMContentLoaded", () => {
       });
       const body = await response.json();
       if (!body.ok) { error.textContent = body.error.message; button.disabled = false; return; }
-      await S.put("device", { privateKey: key.privateKey, publicKey: key.publicKey, seat: body.seat,
-                              serverKey: body.server_key, seq: 0 });
+      // A new device: receipts kept for an earlier enrolment in this browser are not its own.
+      const earlier = (await S.list("receipt:")).map((kept) => kept.key);
+      await S.write([["device", { privateKey: key.privateKey, publicKey: key.publicKey, seat: body.seat,
+                                  serverKey: body.server_key, seq: 0 }]], earlier);
       window.location.assign("/tablet");
     } catch (e) {
       error.textContent = t("error.insecure_context");

@@ -23,11 +23,14 @@ document.addEventListener("DOMContentLoaded", async () => {
   const revealQueued = new Set();    // rounds whose opening is in the outbox already
   let revoked = false;
   let alarm = null;         // a signature or receipt that did not verify: shown, never hidden
-  let receipt = null;       // the last receipt code, shown after a submission
+  const receipts = new Map();        // receipt key -> its verified code, shown while sealed
   const device = S.available() ? await S.get("device") : null;
 
   /* Outbox keys sort by sequence number, so the outbox drains in the order it was made. */
   const outboxKey = (seq) => "outbox:" + String(seq).padStart(15, "0");
+  /* A submission's receipt is kept under its event and round: a reloaded tablet shows its
+     code again, and asks again for one still pending. */
+  const receiptKey = (event, round) => "receipt:" + event + ":" + round;
 
   /* Seal a submission and keep it: the next sequence number, the signed envelope, then one
      strict transaction writes the counter, the entry and ``keep`` (the sheet's opening).
@@ -82,9 +85,10 @@ document.addEventListener("DOMContentLoaded", async () => {
         if (!ack.ok && ack.error.code === "not_authenticated") break;  // re-issued: keep it
         const done = [outboxKey(entry.seq)];
         if (entry.event === "reveal") done.push("opening:" + entry.round);  // answered: nothing left to open
-        await S.write([], done);
+        const kept = ack.ok && ack.receipt ? { key: receiptKey(entry.event, entry.round), receipt: ack.receipt, envelope: entry.envelope } : null;
+        await S.write(kept ? [[kept.key, kept]] : [], done);  // the answer replaces the entry
         outbox = outbox.filter((e) => e.seq !== entry.seq);
-        settle(entry, ack);
+        settle(entry, ack, kept);
       }
     } finally {
       draining = false;
@@ -93,12 +97,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   }
 
   /* What an answer means for the page. */
-  function settle(entry, ack) {
+  function settle(entry, ack, kept) {
     if (ack.ok) {
       if (entry.event === "commit" && view && view.round && view.round.id === entry.round) {
         view.round.mine = entry.kind;
       }
-      checkReceipt(ack.receipt, entry.envelope);
+      if (kept) checkReceipt(kept);
     } else if (entry.event === "commit" || !["already_submitted", "round_closed"].includes(ack.error.code)) {
       $("sheet-error").textContent = ack.error.message;
     }
@@ -218,7 +222,10 @@ document.addEventListener("DOMContentLoaded", async () => {
     else if (round.state === "revealing") setStatus("closed", t("tablet.revealing"));
     else if (round.state === "called") setStatus("waiting", t("tablet.waiting_open"));
     else if (!round.seated) setStatus("not-seated", t("tablet.not_seated"));
-    else if (round.mine === "score") setStatus("submitted", t("tablet.sealed") + (receipt ? " · " + t("tablet.receipt", { code: receipt }) : ""));
+    else if (round.mine === "score") {
+      const code = receipts.get(receiptKey("commit", round.id));
+      setStatus("submitted", t("tablet.sealed") + (code ? " · " + t("tablet.receipt", { code }) : ""));
+    }
     else if (round.mine === "recusal") setStatus("submitted", t("tablet.recused_wait"));
     else if (queuedFor(round.id)) setStatus("queued", t(queuedFor(round.id).kind === "score" ? "tablet.queued" : "tablet.queued_recusal"));
     else { setStatus("scoring", t("tablet.scoring")); scoring = true; }
@@ -227,24 +234,31 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (!scoring) { $("confirm").hidden = true; $("recuse-dialog").hidden = true; }
   }
 
-  /* A receipt is checked against the server's key; a pending one (a head was signed a
-     moment ago) is fetched with the next head, asked again until it comes (the leaf is on
-     disk): after a dropped connection, once connected again. A receipt that does not
-     verify is an alarm. */
-  async function checkReceipt(got, env) {
+  /* A kept receipt is checked against the server's key, and its code kept beside it; a
+     pending one (a head was signed a moment ago) is fetched with the next head, asked again
+     until it comes (the leaf is on disk): after a dropped connection, once connected again;
+     after a reload, from what was kept. A receipt that does not verify is an alarm. */
+  async function checkReceipt(kept) {
+    if (kept.code) { receipts.set(kept.key, kept.code); render(); return; }
+    const got = kept.receipt;
     if (got.pending) {
       const ask = () => {
         if (!socket.connected) { socket.once("connect", ask); return; }
         socket.timeout(10000).emit("receipt", { leaf: got.leaf }, (err, ack) => {
           if (err) setTimeout(ask, 2000);
-          else if (ack && ack.ok) checkReceipt(ack.receipt, env);
+          else if (ack && ack.ok) checkReceipt({ ...kept, receipt: ack.receipt });
         });
       };
       setTimeout(ask, 1200);
       return;
     }
-    if (await S.receiptHolds(device.serverKey, got, env)) receipt = await S.receiptCode(got);
-    else alarm = t("tablet.receipt_bad");
+    if (await S.receiptHolds(device.serverKey, got, kept.envelope)) {
+      const code = await S.receiptCode(got);
+      await S.put(kept.key, { ...kept, code });
+      receipts.set(kept.key, code);
+    } else {
+      alarm = t("tablet.receipt_bad");
+    }
     render();
   }
 
@@ -321,6 +335,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   const socket = connect("/rater");
   socket.on("connect", () => { render(); drain(); });
   socket.on("disconnect", () => render());
+  for (const kept of await S.list("receipt:")) checkReceipt(kept);
   render();
   socket.on("state", async (state) => {
     if (state.round && !(await S.verify(device.serverKey, state.round.statement))) {
@@ -331,7 +346,6 @@ document.addEventListener("DOMContentLoaded", async () => {
         alarm = t("tablet.statement_bad");
       }
     }
-    if (state.round && (!view || !view.round || view.round.id !== state.round.id)) receipt = null;
     view = state;
     render();
     revealOwed(state.reveal);
