@@ -25,7 +25,13 @@ from .instance import (
     ensure_instance,
     token_key,
 )
-from .live import Presence, TextPacket, refuse_malformed_packets, send_whole_frames
+from .live import (
+    Presence,
+    SocketSessions,
+    TextPacket,
+    refuse_malformed_packets,
+    send_whole_frames,
+)
 from .storage import Store
 
 # The app's default mode, for tests, drills and `kiosk demo`: no patched process needed.
@@ -124,6 +130,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         engineio_logger=False,
     )
     app.extensions["socketio"] = socketio
+    app.session_interface = SocketSessions()
     refuse_malformed_packets(socketio)
     send_whole_frames(socketio)
     networks = app.config["ALLOWED_NETWORKS"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from flask import Flask
+from flask import Flask, request
 from flask_socketio import SocketIOTestClient
 
 from kiosk_server import interview
@@ -735,3 +735,29 @@ def test_a_called_candidate_who_does_not_come_in_is_marked_absent(room: Room) ->
     second = room.ok("call", room_id=room.event.rooms["A"])["round_id"]  # on to the next
     room.ok("open", round_id=second)
     assert room.act("absent", round_id=second)["error"]["code"] == "round_not_called"
+
+
+def test_socket_events_use_the_connections_session_without_reopening_the_cookie(
+    room: Room, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every socket event runs with its connection's session (Flask-SocketIO's copy, taken
+    from the cookie when it connected): the organiser stays signed in for each act, and
+    the signed cookie is not checked and decoded again per event (HTTP still does)."""
+    interface = app.session_interface
+    real = interface.get_signing_serializer  # type: ignore[attr-defined]
+    opened: list[str] = []
+
+    def counted(flask_app: Flask) -> Any:
+        opened.append(request.path)
+        return real(flask_app)
+
+    monkeypatch.setattr(interface, "get_signing_serializer", counted)
+    tablet = room.enrol("A", 1)
+    opened.clear()
+    round_id = room.start_round("A")  # call and open: two organiser acts
+    assert tablet.commit(sheet())["ok"]
+    room.ok("pause", room_id=room.event.rooms["A"], paused=True)
+    assert opened == []
+    assert room.http.get("/organiser/").status_code == 200  # a page opens the cookie
+    assert opened and set(opened) == {"/organiser/"}  # opened (and saved) over HTTP
+    assert room.board_room("A")["round"]["id"] == round_id
