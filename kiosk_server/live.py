@@ -75,13 +75,21 @@ def token_key(app: Flask | None = None) -> bytes:
 
 
 def event_id(app: Flask | None = None) -> int | None:
-    """The event this server runs: configured, or the instance's only event."""
+    """The event this server runs: configured, or the instance's only event.
+
+    Once found it is kept (it is asked for at every act and push): a server serves one
+    event, and an event created while it runs does not take over or make it ambiguous;
+    choosing another is for the next start (``KIOSK_EVENT_ID``)."""
     app = app or current_app
     configured = app.config.get("EVENT_ID")
     if configured:
         return int(configured)
-    rows = store(app).rows("SELECT id FROM event ORDER BY id")
-    return int(rows[0]["id"]) if len(rows) == 1 else None
+    found = app.extensions.get("kiosk.event_id")
+    if found is None:
+        rows = store(app).rows("SELECT id FROM event ORDER BY id")
+        if len(rows) == 1:
+            found = app.extensions["kiosk.event_id"] = int(rows[0]["id"])
+    return found  # type: ignore[no-any-return]
 
 
 # Screens get at most one snapshot per gap (~20 a second) while changes pour in.

@@ -11,6 +11,7 @@ Terms:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from typing import Any
@@ -89,7 +90,10 @@ def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     return b64u(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
 
+@functools.lru_cache(maxsize=4096)
 def load_public_key(text: str) -> Ed25519PublicKey:
+    """The key a text names; remembered, as every envelope a device sends is checked
+    against the same few (a key object is immutable)."""
     raw = unb64u(text)
     if len(raw) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")

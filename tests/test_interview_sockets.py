@@ -18,7 +18,8 @@ from flask import Flask, request
 from flask_socketio import SocketIOTestClient
 
 from kiosk_server import interview
-from kiosk_server.live import socketio, store
+from kiosk_server.events import create_event
+from kiosk_server.live import event_id, socketio, store
 from rater_client.client import Device, binding, sealed_sheet
 from seal.record import receipt_holds
 from seal.signing import b64u, load_public_key, sign, verify
@@ -761,3 +762,18 @@ def test_socket_events_use_the_connections_session_without_reopening_the_cookie(
     assert room.http.get("/organiser/").status_code == 200  # a page opens the cookie
     assert opened and set(opened) == {"/organiser/"}  # opened (and saved) over HTTP
     assert room.board_room("A")["round"]["id"] == round_id
+
+
+def test_the_server_keeps_its_event_when_another_is_created_while_it_runs(
+    room: Room, app: Flask
+) -> None:
+    """A server started without ``KIOSK_EVENT_ID`` serves the instance's only event; an
+    event created meanwhile (from the command line, say) neither takes over nor stops it."""
+    tablet = room.enrol("A", 1)
+    with app.app_context():
+        assert event_id() == room.event.id
+        create_event(store(), "另一场竞争上岗")
+        assert event_id() == room.event.id
+    room.start_round("A")
+    assert tablet.commit(sheet())["ok"]
+    assert room.board_room("A")["seats"][0]["status"] == "submitted"
