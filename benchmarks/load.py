@@ -11,8 +11,11 @@ The flow is the product's own: the organiser calls a draw number and opens the r
 each seated rater commits a sealed sheet once, the last commitment closes the round,
 every rater then opens its sheet (as tablets do), and the organiser calls the next
 number. A "score" below is one acknowledged commitment; each also costs an opening
-later. After a scenario the server is stopped and its database read: every
-acknowledged envelope must be there once (``lost``, ``duplicates``).
+later. The rooms are out of step, as on the day: at any moment about as many rounds
+close as at any other (``steady_plan``; ``--in-step`` closes every room's round within
+the same second instead, so its 750 openings come as one burst). After a scenario the
+server is stopped and its database read: every acknowledged envelope must be there once
+(``lost``, ``duplicates``).
 
 Scenarios (each in a fresh instance), one JSON line each:
 
@@ -30,7 +33,8 @@ Scenarios (each in a fresh instance), one JSON line each:
 
 Usage::
 
-    .venv/bin/python benchmarks/load.py [--quick] [--mode gevent|threading] [SCENARIO ...]
+    .venv/bin/python benchmarks/load.py [--quick] [--mode gevent|threading] [--in-step]
+        [SCENARIO ...]
 
 Diagnostics go to stderr; stdout has only the JSON lines.
 """
@@ -549,20 +553,44 @@ class Organiser:
 # --- the flow -----------------------------------------------------------------------------
 
 # A plan: per room, its rounds; per round, (seat index, send time offset) in send order.
-Plan = dict[int, list[list[tuple[int, float]]]]
+# A time of None is an untimed sheet: before the clock starts (a round's first slots) or
+# after it stops (its last ones).
+Plan = dict[int, list[list[tuple[int, float | None]]]]
 
 
-def steady_plan(rooms: int, seats: int, rate: float, rounds: int, fill: int = 0) -> Plan:
-    """Submissions at ``rate`` per second, spread over the rooms in turn; each room's
-    rounds are filled seat by seat. ``fill`` > 0 caps the submissions (rounds stay open)."""
+def steady_plan(
+    rooms: int, seats: int, rate: float, rounds: int, fill: int = 0, in_step: bool = False
+) -> Plan:
+    """``rounds`` rounds' worth of submissions at ``rate`` per second, the rooms taking
+    turns; each room's rounds are filled seat by seat.
+
+    The rooms are out of step, as rooms on the day are: when the clock starts, room r is
+    r/rooms of the way into its first round (those sheets go in untimed, before), so at
+    any moment as many rounds close as at any other and their openings come at the same
+    steady rate as the commitments. Each room's last round is then finished untimed,
+    after the clock stops. ``in_step``: every room starts at its first seat, so every
+    round closes within the same ``rooms / rate`` seconds and its openings come as one
+    burst. ``fill`` > 0 caps the timed submissions, in step (rounds stay open)."""
     count = fill or rooms * seats * rounds
+    ahead = [0 if in_step or fill else r * seats // rooms for r in range(rooms)]
     plan: Plan = {r: [] for r in range(rooms)}
-    for g in range(count):
-        room, slot = g % rooms, g // rooms
-        k, seat = divmod(slot, seats)
+
+    def put(room: int, index: int, at: float | None) -> None:
+        k, seat = divmod(index, seats)
         while len(plan[room]) <= k:
             plan[room].append([])
-        plan[room][k].append((seat, g / rate))
+        plan[room][k].append((seat, at))
+
+    for room in range(rooms):
+        for index in range(ahead[room]):
+            put(room, index, None)
+    for g in range(count):
+        room, slot = g % rooms, g // rooms
+        put(room, ahead[room] + slot, g / rate)
+    for room in range(rooms):
+        if ahead[room]:
+            for index in range(ahead[room], seats):
+                put(room, rounds * seats + index, None)
     return plan
 
 
@@ -594,6 +622,8 @@ class Run:
         self.observers: list[Observer] = []
         self.organisers: list[Organiser] = []
         self.next_draw: dict[int, int] = {}
+        self.started = asyncio.Event()  # the plan's clock started (every room ready)
+        self.start = 0.0  # ... at this time: a plan's offsets count from here
 
     @property
     def clients(self) -> int:
@@ -644,32 +674,38 @@ class Run:
         await console.act("open", {"round_id": ack["round_id"]})
         return int(ack["round_id"]), draw
 
-    async def _submit(self, rater: Rater, round_id: int, draw: int, at: float, full: bool) -> bool:
-        """One sealed sheet at time ``at``: returns whether its ack closed the round."""
+    async def _submit(
+        self, rater: Rater, round_id: int, draw: int, at: float | None, full: bool
+    ) -> bool:
+        """One sealed sheet at time ``at`` (None: now, untimed: counted in the ledger and
+        its errors, not in the figures); returns whether its ack closed the round."""
         from rater_client.client import sealed_sheet
 
         assert self.setup is not None
-        delay = at - now()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            self.stats.late.append(-delay)
+        if at is not None:
+            delay = at - now()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                self.stats.late.append(-delay)
         bound = rater.binding(round_id, draw, self.setup.event_id, self.setup.rubric)
         sheet = sealed_sheet(bound, {"a": "30", "b": "25.5", "c": "27"})
         rater.openings[round_id] = sheet
         fields = {"type": "commitment", **bound, "commitment": sheet["commitment"]}
         sent_at = now()
-        for screen in self.observers:
-            screen.expect(rater.spec.room_id, round_id, rater.spec.number, sent_at)
+        if at is not None:
+            for screen in self.observers:
+                screen.expect(rater.spec.room_id, round_id, rater.spec.number, sent_at)
         ack, sent, acked = await rater.send("commit", fields)
-        if self.stats.first_sent is None or sent < self.stats.first_sent:
-            self.stats.first_sent = sent
         if not isinstance(ack, dict) or not ack.get("ok"):
             if ack is not None:
                 self.stats.error(str((ack.get("error") or {}).get("code")))
             return False
-        self.stats.acks.append(acked - sent)
-        self.stats.last_ack = max(self.stats.last_ack or 0.0, acked)
+        if at is not None:
+            if self.stats.first_sent is None or sent < self.stats.first_sent:
+                self.stats.first_sent = sent
+            self.stats.acks.append(acked - sent)
+            self.stats.last_ack = max(self.stats.last_ack or 0.0, acked)
         return bool(ack.get("round_closed")) and full
 
     async def _reveal(self, rater: Rater, round_id: int) -> None:
@@ -680,9 +716,14 @@ class Run:
         if not isinstance(ack, dict) or not ack.get("ok"):
             self.stats.error("reveal:" + str(((ack or {}).get("error") or {}).get("code")))
 
-    async def _room(self, room_index: int, room: int, rounds: list, start: float) -> None:
+    async def _room(self, room: int, rounds: list, ready: Callable[[], Awaitable[None]],
+                    done: Callable[[], Awaitable[None]]) -> None:  # fmt: skip
+        """One room's rounds: a round's untimed first sheets, then (the first time) the
+        wait for every room (``ready``), its timed sheets, and its untimed last ones once
+        every room's timed sheets are answered (``done``)."""
         raters = self.raters[room]
         reveals: list[asyncio.Task] = []
+        waiting, finished = True, False
         for slots in rounds:
             try:
                 round_id, draw = await self._open_round(room)
@@ -690,24 +731,56 @@ class Run:
                 self.stats.error(f"organiser:{exc}"[:80])
                 break
             full = len(slots) == len(raters)
-            closed = await asyncio.gather(
-                *(self._submit(raters[s], round_id, draw, start + t, full) for s, t in slots)
-            )
-            if any(closed) and not self.echo:
+            timed = [i for i, (_s, t) in enumerate(slots) if t is not None]
+            first, last = (timed[0], timed[-1] + 1) if timed else (len(slots), len(slots))
+            sheets = [(raters[s], round_id, draw, t, full) for s, t in slots]
+            closed = await self._sheets(sheets[:first])
+            if waiting:
+                await ready()
+                waiting = False
+            closed = await self._sheets(sheets[first:last]) or closed
+            if last < len(slots):
+                await done()
+                finished = True
+                closed = await self._sheets(sheets[last:]) or closed
+            if closed and not self.echo:
                 reveals += [asyncio.ensure_future(self._reveal(r, round_id)) for r in raters]
+        if waiting:  # every room passes each barrier once, whatever happened
+            await ready()
+        if not finished:
+            await done()
         await asyncio.gather(*reveals)
 
-    async def play(self, plan: Plan, lead: float = 0.5) -> None:
-        """Run a plan; its time offsets start ``lead`` seconds from now."""
-        assert self.setup is not None
-        start = now() + lead
-        await asyncio.gather(
+    async def _sheets(self, sheets: list[tuple[Rater, int, int, float | None, bool]]) -> bool:
+        """Send sheets together, each at its time from the clock's start (None: at once,
+        untimed); whether one of them closed its round."""
+        closed = await asyncio.gather(
             *(
-                self._room(i, room, plan[i], start)
-                for i, room in enumerate(self.setup.rooms)
-                if i in plan
+                self._submit(rater, round_id, draw, None if t is None else self.start + t, full)
+                for rater, round_id, draw, t, full in sheets
             )
         )
+        return any(closed)
+
+    async def play(self, plan: Plan, lead: float = 0.5) -> None:
+        """Run a plan: every room opens its first round and sends its untimed first
+        sheets; then the clock starts, ``lead`` seconds on (``started``)."""
+        assert self.setup is not None
+        rooms = [(room, plan[i]) for i, room in enumerate(self.setup.rooms) if i in plan]
+        self.started.clear()
+        ready, done = asyncio.Barrier(len(rooms)), asyncio.Barrier(len(rooms))
+
+        async def start_clock() -> None:
+            await ready.wait()
+            if not self.started.is_set():
+                self.start = now() + lead
+                self.started.set()
+
+        async def timed_done() -> None:
+            await done.wait()
+
+        await asyncio.gather(*(self._room(room, rounds, start_clock, timed_done)
+                               for room, rounds in rooms))  # fmt: skip
 
     async def close(self) -> None:
         socks = [r.sio for rs in self.raters.values() for r in rs] + [o.sio for o in self.observers]
@@ -742,6 +815,7 @@ class Options:
     quick: bool = False
     scale: float = 1.0  # multiplies client counts (the smoke test runs tiny events)
     duration: float | None = None
+    in_step: bool = False  # every room's rounds close together (steady_plan)
     work: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
 
     def n(self, count: int, floor: int = 1) -> int:
@@ -819,13 +893,13 @@ async def steady(opts: Options) -> dict[str, Any]:
     rate = 150 * opts.scale
     seconds = opts.duration or (10 if opts.quick else 60)
     rounds = max(1, round(rate * seconds / (rooms * seats)))
-    bench = Bench("steady", opts, rooms, seats, rounds + 1, screens)
+    bench = Bench("steady", opts, rooms, seats, rounds + 2, screens)
     run = Run(bench.server.url, bench.setup)
     try:
         await run.connect(seats, screens)
         clients = run.clients
         meter = Meter(bench.server)
-        await run.play(steady_plan(rooms, seats, rate, rounds))
+        await run.play(steady_plan(rooms, seats, rate, rounds, in_step=opts.in_step))
         result = meter.stop()
     finally:
         await run.close()
@@ -895,7 +969,7 @@ async def ramp(opts: Options) -> dict[str, Any]:
     rooms, seats, screens = opts.n(50), opts.n(15, 2), opts.n(5)
     rates = [r * opts.scale for r in (25, 50, 100, 150, 300, 450, 600, 800, 1000, 1500, 2000)]
     per_step = 1 if opts.quick else 2
-    bench = Bench("ramp", opts, rooms, seats, per_step * len(rates) + 1, screens)
+    bench = Bench("ramp", opts, rooms, seats, (per_step + 1) * len(rates) + 1, screens)
     run = Run(bench.server.url, bench.setup)
     knee: float | None = None
     held: Stats | None = None
@@ -913,7 +987,7 @@ async def ramp(opts: Options) -> dict[str, Any]:
                 for r in rs:
                     r.stats = step
             rounds = 1 if rate < 150 * opts.scale else per_step  # a round takes 750/rate s
-            await run.play(steady_plan(rooms, seats, rate, rounds))
+            await run.play(steady_plan(rooms, seats, rate, rounds, in_step=opts.in_step))
             figs = figures(step)
             achieved = figs["throughput_per_s"] or 0.0
             say(f"[ramp] offered {rate:.0f}/s: achieved {achieved}/s, p99 {figs['ack_p99_ms']} ms")
@@ -937,7 +1011,7 @@ async def reconnect(opts: Options) -> dict[str, Any]:
     rooms, seats, screens = opts.n(50), opts.n(15, 2), opts.n(5)
     rate = 150 * opts.scale
     rounds = 2
-    bench = Bench("reconnect", opts, rooms, seats, rounds + 1, screens)
+    bench = Bench("reconnect", opts, rooms, seats, rounds + 2, screens)
     run = Run(bench.server.url, bench.setup)
     resync: list[float] = []
     failed = 0
@@ -945,8 +1019,10 @@ async def reconnect(opts: Options) -> dict[str, Any]:
         await run.connect(seats, screens)
         clients = run.clients
         meter = Meter(bench.server)
-        flow = asyncio.ensure_future(run.play(steady_plan(rooms, seats, rate, rounds)))
-        await asyncio.sleep(0.5 + rooms * seats / rate / 2)  # mid-way through a round
+        plan = steady_plan(rooms, seats, rate, rounds, in_step=opts.in_step)
+        flow = asyncio.ensure_future(run.play(plan))
+        await run.started.wait()
+        await asyncio.sleep(max(run.start - now(), 0) + rooms * seats / rate / 2)  # mid-way
 
         async def storm(rater: Rater, dropped: float) -> None:
             nonlocal failed
@@ -1002,11 +1078,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="short durations")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply client counts")
     parser.add_argument("--duration", type=float, help="seconds for hold/steady")
+    parser.add_argument(
+        "--in-step",
+        action="store_true",
+        help="steady/ramp/reconnect: every room's rounds close together (openings in bursts)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario: {', '.join(sorted(unknown))}")
-    opts = Options(mode=args.mode, quick=args.quick, scale=args.scale, duration=args.duration)
+    opts = Options(
+        mode=args.mode,
+        quick=args.quick,
+        scale=args.scale,
+        duration=args.duration,
+        in_step=args.in_step,
+    )
     for name in args.scenarios or SCENARIOS:
         say(f"[{name}] start: {conditions()}")
         line = asyncio.run(RUNNERS[name](opts))
