@@ -86,13 +86,23 @@ def confirm_score(store: Store, event_id: int, round_id: object, actor: str) -> 
         )
 
 
-def checkin_view(store: Store, event_id: int) -> dict[str, Any]:
+def checkin_view(
+    store: Store,
+    event_id: int,
+    cache: interview.RoomCache | None = None,
+    changed: set[int] | None = None,
+) -> dict[str, Any]:
     """Every room's queue with names: arrived and not yet called, not yet arrived, the
-    candidate inside, and finished rounds with their announced score and confirmation."""
+    candidate inside, and finished rounds with their announced score and confirmation.
+    With a ``cache`` only the ``changed`` rooms are read again (``interview.RoomCache``:
+    arrivals and confirmations name no room, so they rebuild every room)."""
     with store.read() as db:
         event = interview.event_row(db, event_id)
+        threshold = event["drop_threshold"]
         rooms = [
-            _room(db, room, event["drop_threshold"])
+            _room(db, room, threshold)
+            if cache is None
+            else cache.room("checkin", _room, db, room, threshold, changed)
             for room in db.query("SELECT * FROM room WHERE event_id = ? ORDER BY code", [event_id])
         ]
         unplaced = [

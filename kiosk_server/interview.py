@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -963,10 +964,19 @@ def pending_approvals(db: sqlite_utils.Database, event_id: int) -> list[dict[str
     return pending(db, event_id)
 
 
-def results_board(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
-    from .results import board_view  # results reads rounds through this module: late import
+def results_board(
+    db: sqlite_utils.Database,
+    event_id: int,
+    cache: RoomCache | None = None,
+    changed: set[int] | None = None,
+) -> dict[str, Any]:
+    """The board's results part; with a ``cache``, kept while no act could change it."""
+    from .results import board_view, settled_by_room_acts  # results reads rounds here
 
-    return board_view(db, event_id)
+    if cache is None:
+        return board_view(db, event_id)
+    build = functools.partial(board_view, db, event_id)
+    return cache.view("results_board", event_id, changed, build, settled_by_room_acts)
 
 
 # What an observer screen's board holds, field by field: an allow-list, so a field added
@@ -997,10 +1007,15 @@ class RoomCache:
     an act may have changed any room) and takes the others from here: at 150 scores a
     second a push sees a handful of the 50 rooms change, and rebuilding all of them was
     the bulk of its time. Every act that changes a room publishes afterwards naming that
-    room or none (``live.publish``), so a room kept here is the one the database holds."""
+    room or none (``live.publish``), so a room kept here is the one the database holds.
+    Each screen's own picture of a room (the board's status, the check-in desk's queue)
+    is kept under its ``kind``; ``view`` keeps one whole view that no room-named act
+    changes (see there)."""
 
     def __init__(self) -> None:
-        self.rooms: dict[tuple[int, int, int], dict[str, Any]] = {}  # (event, room, threshold)
+        # (kind, event, room, threshold) -> that room as built for that screen
+        self.rooms: dict[tuple[str, int, int, int], dict[str, Any]] = {}
+        self.views: dict[tuple[str, int], dict[str, Any]] = {}  # (kind, event) -> view
         self.changed: set[int] | None = None  # None: rebuild every room
 
     def note(self, room_id: int | None) -> None:
@@ -1015,6 +1030,22 @@ class RoomCache:
         changed, self.changed = self.changed, set()
         return changed
 
+    def room(
+        self,
+        kind: str,
+        build: Callable[[sqlite_utils.Database, dict[str, Any], int], dict[str, Any]],
+        db: sqlite_utils.Database,
+        room: dict[str, Any],
+        threshold: int,
+        changed: set[int] | None,
+    ) -> dict[str, Any]:
+        """``build(db, room, threshold)``, built again only if the room is ``changed``."""
+        key = (kind, room["event_id"], room["id"], threshold)
+        found = self.rooms.get(key)
+        if found is None or changed is None or room["id"] in changed:
+            found = self.rooms[key] = build(db, room, threshold)
+        return found
+
     def status(
         self,
         db: sqlite_utils.Database,
@@ -1022,10 +1053,22 @@ class RoomCache:
         threshold: int,
         changed: set[int] | None,
     ) -> dict[str, Any]:
-        key = (room["event_id"], room["id"], threshold)
-        found = self.rooms.get(key)
-        if found is None or changed is None or room["id"] in changed:
-            found = self.rooms[key] = room_status(db, room, threshold)
+        return self.room("status", room_status, db, room, threshold, changed)
+
+    def view(
+        self,
+        kind: str,
+        event_id: int,
+        changed: set[int] | None,
+        build: Callable[[], dict[str, Any]],
+        settled: Callable[[dict[str, Any]], bool],
+    ) -> dict[str, Any]:
+        """A whole view that acts naming a room leave alone once ``settled(view)`` says
+        so; built again after any act that named none (``changed`` None)."""
+        key = (kind, event_id)
+        found = self.views.get(key)
+        if found is None or changed is None or not settled(found):
+            found = self.views[key] = build()
         return found
 
 
@@ -1075,7 +1118,7 @@ def board(
             "approvals": pending_approvals(db, event_id),  # two-person acts awaiting a yes
             # The number -> name mapping, published only once the interviews have ended.
             "names": published_names(db, event) if event["interviews_ended_at"] else None,
-            "results": results_board(db, event_id),
+            "results": results_board(db, event_id, cache, changed),
         }
         view["observers"] = [
             {

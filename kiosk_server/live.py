@@ -188,10 +188,16 @@ def _push_screens(app: Flask, rooms: interview.RoomCache, changed: set[int] | No
     from .checkin import checkin_view
     from .clerk import snapshot
 
-    with st.read() as db:
-        organiser_results = results.organiser_view(db, ev)
-    sio.emit("results", organiser_results, to=f"event:{ev}", namespace="/organiser")
-    sio.emit("checkin", checkin_view(st, ev), to=f"event:{ev}", namespace="/checkin")
+    def organiser_results() -> dict[str, Any]:
+        with st.read() as db:
+            return results.organiser_view(db, ev)
+
+    # Once the settings are frozen (the first call), no act naming a room changes it.
+    settled = results.settled_by_room_acts
+    organiser = rooms.view("results", ev, changed, organiser_results, settled)
+    sio.emit("results", organiser, to=f"event:{ev}", namespace="/organiser")
+    desk = checkin_view(st, ev, cache=rooms, changed=changed)
+    sio.emit("checkin", desk, to=f"event:{ev}", namespace="/checkin")
     # Each clerk device hears only its own view (the second entry is blind to the first).
     for clerk in st.rows(
         "SELECT * FROM observer WHERE event_id = ? AND role = 'clerk' AND revoked = 0"

@@ -603,7 +603,8 @@ def _publication_view(found: dict[str, Any] | None) -> dict[str, Any] | None:
 def board_view(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
     """What every observer screen shows of the results: the published configuration and
     the written entry's progress (counts only, no names); after the interviews, the
-    per-rater analysis; after publication, the final ranking board."""
+    per-rater analysis; after publication, the final ranking board (what changes it:
+    ``settled_by_room_acts``)."""
     settings = settings_of(db, event_id)
     ended = interviews_ended(db, event_id)
     try:
@@ -618,9 +619,20 @@ def board_view(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
     }
 
 
+def settled_by_room_acts(view: dict[str, Any]) -> bool:
+    """Whether acts that name a room (call, open, score, open a sheet, close, pause) can no
+    longer change this ``organiser_view`` or ``board_view``. Once the settings are frozen
+    (the first call froze them at the latest) nothing in either is changed but by acts
+    that name no room: written marks, clerks, corrections, ending the interviews (every
+    round closed by then), publishing. The screens' push keeps the views while this holds
+    (``interview.RoomCache.view``); anything added to them must keep it true."""
+    return bool(view["frozen"])
+
+
 def organiser_view(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
     """The organiser's results page: settings, written marks to decide, provisional
-    results with their flags, corrections, clerks and publications."""
+    results with their flags, corrections, clerks and publications (what changes it:
+    ``settled_by_room_acts``)."""
     view: dict[str, Any] = {
         **rules.view(db, event_id),
         "written": written.organiser_view(db, event_id),

@@ -777,3 +777,43 @@ def test_the_server_keeps_its_event_when_another_is_created_while_it_runs(
     room.start_round("A")
     assert tablet.commit(sheet())["ok"]
     assert room.board_room("A")["seats"][0]["status"] == "submitted"
+
+
+def test_the_screens_kept_views_follow_every_act_that_changes_them(room: Room, app: Flask) -> None:
+    """A screens' push rebuilds only what the acts since named as changed
+    (interview.RoomCache): the check-in queue of the rooms named, the results views (the
+    organiser's, the board's part) only after an act naming no room, or while the
+    settings are not yet frozen (the first call freezes them). Each view pushed equals
+    one built afresh."""
+    from kiosk_server import results
+    from kiosk_server.checkin import checkin_view
+
+    from .test_ceremony import checkin_client
+
+    desk = checkin_client(app, room.event, room)
+
+    def pushed_equal_fresh() -> tuple[dict[str, Any], dict[str, Any]]:
+        shown = last(room.organiser, "/organiser", "results")
+        queue = last(desk, "/checkin", "checkin")
+        with store(app).read() as db:
+            assert shown == results.organiser_view(db, room.event.id)
+        assert queue == checkin_view(store(app), room.event.id)
+        assert last(room.observer, "/observer", "board") == interview.board(
+            store(app), room.event.id
+        )
+        return shown, next(r for r in queue["rooms"] if r["code"] == "B")
+
+    tablet = room.enrol("B", 1)  # names no room: everything is built
+    shown, queue = pushed_equal_fresh()
+    assert shown["frozen"] is False and queue["inside"] is None
+    number = queue["not_arrived"][0]["draw_number"]
+    assert desk.emit("arrive", {"draw_number": number}, namespace="/checkin", callback=True)["ok"]
+    shown, queue = pushed_equal_fresh()
+    assert [p["draw_number"] for p in queue["waiting"]] == [number]
+    round_id = room.start_round("B")  # the first call, naming room B only
+    shown, queue = pushed_equal_fresh()
+    assert shown["frozen"] is True and queue["inside"]["round_id"] == round_id
+    assert tablet.commit(sheet())["ok"]  # the only seated rater: the round closes
+    room.reveal_all(round_id)
+    shown, queue = pushed_equal_fresh()
+    assert [f["round_id"] for f in queue["finished"]] == [round_id]

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from kiosk_server import create_app, interview
+from kiosk_server import create_app, interview, results
+from kiosk_server.checkin import checkin_view
 from kiosk_server.enrolment import authenticate_seat
 from kiosk_server.live import presence, pushes, socketio, store
 from rater_client.client import Device, binding, sealed_sheet
@@ -86,6 +87,7 @@ class InterviewRoom(RuleBasedStateMachine):
         self.app = self._boot()
         self.event = Event(self.app)
         self.organiser = self._organiser()
+        self.desk = self._desk()
         self.monitor_credential = self._monitor_credential()
         self.monitor = self._monitor()
         self.tablets: dict[tuple[str, int], Tablet] = {}
@@ -93,7 +95,7 @@ class InterviewRoom(RuleBasedStateMachine):
         # what each seat sealed per round (its latest accepted sheet), and what it opened
         self.sealed: dict[tuple[int, int], Decimal] = {}
         self.opened: set[tuple[int, int]] = set()
-        self.screens: dict[str, dict[str, Any]] = {}  # the last board and console pushed
+        self.screens: dict[str, dict[str, Any]] = {}  # the last of each screen's pushes
 
     def _boot(self) -> Flask:
         return create_app({"INSTANCE_PATH": str(self.folder / "instance"), "TESTING": True})
@@ -104,6 +106,17 @@ class InterviewRoom(RuleBasedStateMachine):
         return socketio(self.app).test_client(
             self.app, namespace="/organiser", flask_test_client=http
         )
+
+    def _desk(self) -> SocketIOTestClient:
+        """A check-in desk's device: it hears every room's queue, with names."""
+        url = self.act("new_checkin", label="检录台")["url"]
+        http = self.app.test_client()
+        assert http.post(url[url.index("/checkin/") :]).status_code == 302
+        client = socketio(self.app).test_client(
+            self.app, namespace="/checkin", flask_test_client=http
+        )
+        assert client.is_connected("/checkin")
+        return client
 
     def _monitor_credential(self) -> str:
         """The observer screen's device credential (its link works once)."""
@@ -189,6 +202,15 @@ class InterviewRoom(RuleBasedStateMachine):
 
     @rule(room=st.sampled_from(ROOMS))
     def call_and_open(self, room: str) -> None:
+        # A check-in desk is in use, so only a candidate who has arrived is called.
+        queue = checkin_view(store(self.app), self.event.id)["rooms"]
+        here = next(r for r in queue if r["code"] == room)
+        if here["not_arrived"] and not here["waiting"]:
+            number = here["not_arrived"][0]["draw_number"]
+            arrived = self.desk.emit(
+                "arrive", {"draw_number": number}, namespace="/checkin", callback=True
+            )
+            assert arrived["ok"], arrived
         called = self.act("call", room_id=self.event.rooms[room], draw_number=None)
         if not called["ok"]:
             assert called["error"]["code"] in ("round_active", "no_candidate_waiting"), called
@@ -270,6 +292,7 @@ class InterviewRoom(RuleBasedStateMachine):
         self.event.app = self.app
         event("the server restarted")
         self.organiser = self._organiser()
+        self.desk = self._desk()
         self.monitor = self._monitor()
         for tablet in self.tablets.values():
             if tablet.client is not None:
@@ -336,17 +359,24 @@ class InterviewRoom(RuleBasedStateMachine):
     @invariant()
     def the_screens_show_what_the_database_holds(self) -> None:
         # A push reads again only the rooms its acts named (interview.RoomCache): the
-        # last board and console pushed must equal ones built afresh, online flags too.
+        # last board, console, results and check-in queue pushed must equal ones built
+        # afresh, online flags too.
         assert pushes(self.app).settle()
         st_ = store(self.app)
-        for client, namespace, name in (
-            (self.monitor, "/observer", "board"),
-            (self.organiser, "/organiser", "console"),
+        for client, namespace, names in (
+            (self.monitor, "/observer", ("board",)),
+            (self.organiser, "/organiser", ("console", "results")),
+            (self.desk, "/checkin", ("checkin",)),
         ):
-            sent = [m["args"][0] for m in client.get_received(namespace) if m["name"] == name]
-            if sent:
-                self.screens[name] = sent[-1]
+            got = client.get_received(namespace)
+            for name in names:
+                sent = [m["args"][0] for m in got if m["name"] == name]
+                if sent:
+                    self.screens[name] = sent[-1]
         assert self.screens["board"] == interview.board(st_, self.event.id)
+        with st_.read() as db:
+            assert self.screens["results"] == results.organiser_view(db, self.event.id)
+        assert self.screens["checkin"] == checkin_view(st_, self.event.id)
         online = presence(self.app).online()
         assert self.screens["console"] == interview.board(
             st_, self.event.id, organiser=True, online=online
