@@ -350,9 +350,10 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _off_the_hub(call: Callable[[], T]) -> T:
-    """Run a blocking call (COMMIT waits for fsync) in a real thread when gevent has
-    patched this process, so its other connections are served meanwhile; else here."""
+def off_the_hub(call: Callable[[], T]) -> T:
+    """Run a blocking call (COMMIT waits for fsync; a password hash takes 0.1 s of CPU
+    outside the GIL) in a real thread when gevent has patched this process, so its other
+    connections are served meanwhile; else here."""
     if patched():
         import gevent
 
@@ -500,7 +501,7 @@ class Store:
                 kept = []
                 self.db.execute("BEGIN IMMEDIATE")
         try:
-            _off_the_hub(lambda: self.db.execute("COMMIT"))
+            off_the_hub(lambda: self.db.execute("COMMIT"))
         except BaseException as exc:
             if self.db.conn.in_transaction:
                 self.db.execute("ROLLBACK")

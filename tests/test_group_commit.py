@@ -68,7 +68,7 @@ def test_each_caller_returns_only_after_its_batch_committed(
     log: list[tuple[str, int]] = []
     guard = threading.Lock()
     commits = 0
-    real = storage._off_the_hub
+    real = storage.off_the_hub
 
     def committed(call: Callable[[], Any]) -> Any:
         nonlocal commits
@@ -78,7 +78,7 @@ def test_each_caller_returns_only_after_its_batch_committed(
             log.append(("committed", commits))
         return result
 
-    monkeypatch.setattr(storage, "_off_the_hub", committed)
+    monkeypatch.setattr(storage, "off_the_hub", committed)
 
     def work(i: int) -> Callable[[Any], int]:
         def run(db: Any) -> int:
@@ -118,7 +118,7 @@ def test_when_the_commit_fails_nobody_is_acknowledged(
     def disk_full(call: Callable[[], Any]) -> Any:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(storage, "_off_the_hub", disk_full)
+    monkeypatch.setattr(storage, "off_the_hub", disk_full)
     outcomes = submit_all(store, [insert(1, 0.1), insert(2), insert(3)])
     assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes)
     monkeypatch.undo()

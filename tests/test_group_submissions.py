@@ -55,7 +55,7 @@ def in_one_batch(
         return real_group(work)
 
     commits = 0
-    real_commit = storage._off_the_hub
+    real_commit = storage.off_the_hub
 
     def counted(call: Callable[[], Any]) -> Any:
         nonlocal commits
@@ -88,7 +88,7 @@ def in_one_batch(
     holder = threading.Thread(target=real_group, args=(hold,))
     holder.start()
     assert holding.wait(10)
-    monkeypatch.setattr(storage, "_off_the_hub", counted)  # the holder's COMMIT counts too
+    monkeypatch.setattr(storage, "off_the_hub", counted)  # the holder's COMMIT counts too
     gate.wait(10)
     for thread in [holder, *threads]:
         thread.join(30)
