@@ -44,7 +44,7 @@ from typing import Any
 from flask import Flask
 
 from .instance import DATABASE_FILE, SECRET_FILE, SERVER_KEY_FILE
-from .storage import Store, utcnow
+from .storage import Store, off_the_hub, utcnow
 from .tls import CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, TLS_DIR
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,16 @@ def _inspect(database: bytes) -> dict[str, Any]:
 
 def make_archive(store: Store, instance: Path) -> tuple[bytes, dict[str, Any]]:
     """The backup file's bytes and its manifest. Refuses a copy that fails SQLite's
-    integrity check, so a damaged copy never pushes a good one out of rotation."""
-    members = {DATABASE_FILE: store.snapshot()}
+    integrity check, so a damaged copy never pushes a good one out of rotation.
+
+    Only the copy is taken here; checking and packing it (a second or more for a big
+    event's database) run off gevent's hub, so tablets are answered meanwhile."""
+    database = store.snapshot()
+    return off_the_hub(lambda: _archive(database, instance))
+
+
+def _archive(database: bytes, instance: Path) -> tuple[bytes, dict[str, Any]]:
+    members = {DATABASE_FILE: database}
     for name in INSTANCE_FILES:
         if (instance / name).is_file():
             members[name] = (instance / name).read_bytes()
@@ -370,9 +378,9 @@ def start_periodic(
             return
         name = archive_name()
         for folder in schedule.folders:
-            try:
-                path = write_atomically(folder / name, data)
-                prune(folder, schedule.keep)
+            try:  # a USB stick's fsync can take seconds: off the hub that serves tablets
+                path = off_the_hub(lambda f=folder: write_atomically(f / name, data))
+                off_the_hub(lambda f=folder: prune(f, schedule.keep))
             except OSError as exc:
                 log.error("backup to %s failed: %s", folder, exc)
                 continue
