@@ -215,23 +215,36 @@ class Server:
 
 
 class Meter:
-    """Server CPU (percent of one core, so up to 200 on two) and peak RSS over a phase."""
+    """Server CPU (percent of one core, so up to 200 on two) and peak RSS over a phase;
+    on stderr, the clients' own CPU and how late their event loop ran (an ack is timed
+    when the loop gets to it, so a busy client adds to the figures)."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.peak = server.rss_mb()
         self.cpu0, self.t0 = server.cpu_s(), now()
+        self.client0 = time.process_time()
+        self.lags: list[float] = []
         self._task = asyncio.ensure_future(self._sample())
 
     async def _sample(self) -> None:
+        tick, rss_due = 0.01, now()
         while True:
-            await asyncio.sleep(0.5)
-            self.peak = max(self.peak, self.server.rss_mb())
+            asleep = now()
+            await asyncio.sleep(tick)
+            self.lags.append(now() - asleep - tick)
+            if now() >= rss_due:
+                self.peak = max(self.peak, self.server.rss_mb())
+                rss_due += 0.5
 
     def stop(self) -> tuple[float, float]:
         self._task.cancel()
         self.peak = max(self.peak, self.server.rss_mb())
-        cpu = (self.server.cpu_s() - self.cpu0) / max(now() - self.t0, 1e-6) * 100
+        span = max(now() - self.t0, 1e-6)
+        cpu = (self.server.cpu_s() - self.cpu0) / span * 100
+        client = (time.process_time() - self.client0) / span * 100
+        lag = percentile(self.lags, 99)
+        say(f"  clients: {client:.0f} % CPU, event loop late p99 {ms(lag)} ms")
         return round(self.peak, 1), round(cpu, 1)
 
 
