@@ -56,7 +56,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -140,23 +139,18 @@ def serve(instance: str | None, port: int, mode: str) -> None:
         from gevent import monkey
 
         monkey.patch_all()
-    if instance is None:
-        app, sio = echo_app(mode)
-    else:
+    if instance is not None:  # what `kiosk serve` runs (without backups or TLS)
         from kiosk_server import create_app
-        from kiosk_server.serving import start_heartbeat
+        from kiosk_server.serving import serve_forever
 
         app = create_app({"INSTANCE_PATH": instance, "ASYNC_MODE": mode})
-        sio = app.extensions["socketio"]
-        start_heartbeat(app, threading.Event())
+        serve_forever(app, HOST, port)
+        return
+    app, sio = echo_app(mode)
     if mode == "threading":
         from kiosk_server.serving import build_server
 
         build_server(app, HOST, port).serve_forever()
-    elif instance is not None:
-        from kiosk_server.serving import build_gevent_server
-
-        build_gevent_server(app, HOST, port).serve_forever()
     else:
         sio.run(app, host=HOST, port=port, log_output=False)
 

