@@ -325,7 +325,7 @@ def test_a_pending_receipt_reaches_the_tablet_after_a_long_outage(
         expect(status).to_contain_text(code, timeout=30_000)
         shown = status.text_content()
         tablet.reload()
-        expect(status).to_have_text(shown or "", timeout=10_000)  # kept, not asked again
+        expect(status).to_have_text(shown or "", timeout=10_000)  # the code was kept
     finally:
         for client in (organiser, other):
             client.close()
