@@ -723,8 +723,8 @@ class Run:
         if not isinstance(ack, dict) or not ack.get("ok"):
             self.stats.error("reveal:" + str(((ack or {}).get("error") or {}).get("code")))
 
-    async def _room(self, room: int, rounds: list, ready: Callable[[], Awaitable[None]],
-                    done: Callable[[], Awaitable[None]]) -> None:  # fmt: skip
+    async def _room(self, room: int, rounds: list, ready: Callable[[], Awaitable[object]],
+                    done: Callable[[], Awaitable[object]]) -> None:  # fmt: skip
         """One room's rounds: a round's untimed first sheets, then (the first time) the
         wait for every room (``ready``), its timed sheets, and its untimed last ones once
         every room's timed sheets are answered (``done``)."""
@@ -783,10 +783,7 @@ class Run:
                 self.start = now() + lead
                 self.started.set()
 
-        async def timed_done() -> None:
-            await done.wait()
-
-        await asyncio.gather(*(self._room(room, rounds, start_clock, timed_done)
+        await asyncio.gather(*(self._room(room, rounds, start_clock, done.wait)
                                for room, rounds in rooms))  # fmt: skip
 
     async def close(self) -> None:

@@ -1046,15 +1046,6 @@ class RoomCache:
             found = self.rooms[key] = build(db, room, threshold)
         return found
 
-    def status(
-        self,
-        db: sqlite_utils.Database,
-        room: dict[str, Any],
-        threshold: int,
-        changed: set[int] | None,
-    ) -> dict[str, Any]:
-        return self.room("status", room_status, db, room, threshold, changed)
-
     def view(
         self,
         kind: str,
@@ -1094,7 +1085,7 @@ def board(
             _online(
                 room_status(db, room, threshold)
                 if cache is None
-                else cache.status(db, room, threshold, changed),
+                else cache.room("status", room_status, db, room, threshold, changed),
                 online or set(),
             )
             for room in db.query("SELECT * FROM room WHERE event_id = ? ORDER BY code", [event_id])
