@@ -19,7 +19,7 @@ from . import interview
 from .audit import record
 from .errors import UserError
 from .links import LinkRole
-from .live import Audience, client_lang, guarded, payload, publish, store
+from .live import Audience, client_lang, guarded, payload, publish, pushes, screen_snapshot, store
 from .storage import Store, utcnow
 
 NAMESPACE = "/checkin"
@@ -207,7 +207,8 @@ class Live(Audience):
         ev = int(found["event_id"])
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
-        emit("checkin", checkin_view(store(), ev))
+        seq = pushes().seq  # before the build: see live.screen_snapshot
+        emit("checkin", screen_snapshot(checkin_view(store(), ev), seq))
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()

@@ -1,10 +1,11 @@
 """What the socket edges share: the app's services, presence, pushes and the error guard.
 
-Pushes are whole snapshots built by ``interview`` views, so a screen that missed an
-event is corrected by the next one, and a reconnecting client is brought up to date by
-the snapshot sent at connect. The screens' snapshots (board, console, check-in) cover
-the whole event and cost the most to build, so in bursts they are coalesced: at most
-one per ``PUSH_GAP_S``, and the last state always goes out (``Pushes``).
+Pushes are snapshots built by ``interview`` views, so a screen that missed an event is
+corrected by the next one, and a reconnecting client is brought up to date by the
+snapshot sent at connect. The screens' snapshots (board, console, check-in) cover the
+whole event and cost the most to build and to send, so in bursts they are coalesced (at
+most one per ``PUSH_GAP_S``, and the last state always goes out), and a push carries only
+the rooms changed since the one before (``Pushes``, ``screen_snapshot``).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class Pushes:
     always goes out), and one at a time, so a screen never receives an older snapshot
     after a newer one. The caller (an act about to be acknowledged) never waits for it.
     Only the rooms named by the changes since the last push are read again
-    (``interview.RoomCache``).
+    (``interview.RoomCache``), and only they are sent (``screen_snapshot``).
     """
 
     def __init__(self) -> None:
@@ -116,6 +117,7 @@ class Pushes:
         self._idle = threading.Event()
         self._idle.set()
         self.rooms = interview.RoomCache()
+        self.seq = 0  # the number of the last push begun (``screen_snapshot``)
         # Tablet views are built and sent under this lock, so two acts racing cannot
         # deliver an older view after a newer one (the last one sent is the latest).
         self.tablets = threading.Lock()
@@ -139,8 +141,10 @@ class Pushes:
             with self._lock:
                 self._due = False  # changes from here on need a push of their own
                 changed = self.rooms.take()
+                self.seq += 1
+                seq = self.seq
             try:
-                _push_screens(app, self.rooms, changed)
+                _push_screens(app, self.rooms, changed, seq)
             except BaseException:
                 with self._lock:
                     self.rooms.note(None)  # a room it did not rebuild may have changed
@@ -172,16 +176,44 @@ def pushes(app: Flask | None = None) -> Pushes:
     return found  # type: ignore[no-any-return]
 
 
-def _push_screens(app: Flask, rooms: interview.RoomCache, changed: set[int] | None) -> None:
+def screen_snapshot(
+    view: dict[str, Any], seq: int, changed: set[int] | None = None
+) -> dict[str, Any]:
+    """A screen's view as sent: numbered, and, unless any room may have changed
+    (``changed`` None), with only the ``changed`` rooms, marked ``partial``.
+
+    The board, the console and the check-in view list every room of the event (50 rooms
+    are ~60 KB of JSON), and at 150 scores a second a push sees a handful change: sent
+    whole, up to 20 times a second to every screen, they were most of the bytes the
+    server sent and of what each screen decoded. A screen lays a partial snapshot's rooms
+    (by id) and its other fields over its picture (``Kiosk.snapshots`` in common.js,
+    ``rater_client.drill.Picture``; docs/protocol.md, "Snapshots").
+
+    ``seq`` orders them: a push is numbered when it begins, and the whole snapshot a
+    screen gets when it connects carries the number of the last push begun before it was
+    built (read first, then built afresh), so it holds every change that push took. A
+    screen drops a partial not newer than its picture and keeps one that comes before
+    its first whole snapshot until that arrives."""
+    if changed is None:
+        return {**view, "seq": seq}
+    rooms = [room for room in view["rooms"] if room["id"] in changed]
+    return {**view, "rooms": rooms, "seq": seq, "partial": True}
+
+
+def _push_screens(
+    app: Flask, rooms: interview.RoomCache, changed: set[int] | None, seq: int
+) -> None:
     """Build and send the board, the console (and its results), the check-in view and
-    each clerk device's own view, fresh but for the rooms not ``changed``."""
+    each clerk device's own view, fresh but for the rooms not ``changed``; the board,
+    console and check-in views carry only the ``changed`` rooms."""
     ev = event_id(app)
     if ev is None:
         return
     sio, st = socketio(app), store(app)
     online = presence(app).online()
     console = interview.board(st, ev, organiser=True, online=online, cache=rooms, changed=changed)
-    board = interview.observer_board(console)
+    console = screen_snapshot(console, seq, changed)
+    board = screen_snapshot(interview.observer_board(console), seq, changed)
     sio.emit("board", board, to=f"event:{ev}", namespace="/observer")
     sio.emit("console", console, to=f"event:{ev}", namespace="/organiser")
     from . import results
@@ -197,7 +229,7 @@ def _push_screens(app: Flask, rooms: interview.RoomCache, changed: set[int] | No
     organiser = rooms.view("results", ev, changed, organiser_results, settled)
     sio.emit("results", organiser, to=f"event:{ev}", namespace="/organiser")
     desk = checkin_view(st, ev, cache=rooms, changed=changed)
-    sio.emit("checkin", desk, to=f"event:{ev}", namespace="/checkin")
+    sio.emit("checkin", screen_snapshot(desk, seq, changed), to=f"event:{ev}", namespace="/checkin")
     # Each clerk device hears only its own view (the second entry is blind to the first).
     for clerk in st.rows(
         "SELECT * FROM observer WHERE event_id = ? AND role = 'clerk' AND revoked = 0"

@@ -24,6 +24,8 @@ from .live import (
     guarded,
     payload,
     publish,
+    pushes,
+    screen_snapshot,
     store,
     token_key,
 )
@@ -155,7 +157,8 @@ class Live(Audience):
         ev = int(found["event_id"])
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
-        emit("board", interview.board(store(), ev))
+        seq = pushes().seq  # before the build: see live.screen_snapshot
+        emit("board", screen_snapshot(interview.board(store(), ev), seq))
         emit("evaluation", evaluation.view(store(), ev))
 
     def on_disconnect(self, reason: Any = None) -> None:

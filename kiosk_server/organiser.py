@@ -35,6 +35,8 @@ from .live import (
     payload,
     presence,
     publish,
+    pushes,
+    screen_snapshot,
     store,
     token_key,
 )
@@ -161,7 +163,9 @@ class Live(Audience):
             raise ConnectionRefusedError("not_authenticated")
         self.remember(ev, client_lang(auth))
         join_room(f"event:{ev}")
-        emit("console", interview.board(store(), ev, organiser=True, online=presence().online()))
+        seq = pushes().seq  # before the build: see live.screen_snapshot
+        console = interview.board(store(), ev, organiser=True, online=presence().online())
+        emit("console", screen_snapshot(console, seq))
         emit("evaluation", evaluation.view(store(), ev))
         with store().read() as db:
             emit("results", results.organiser_view(db, ev))

@@ -16,8 +16,54 @@ from .client import RECONNECT_WAIT_S, Link, _checked, wait_until
 from .transport import socket_client
 
 
+class Picture:
+    """What a screen shows, from the numbered snapshots the server sends it (board,
+    console, check-in; docs/protocol.md, "Snapshots"), laid as the pages'
+    ``Kiosk.snapshots`` lays them: a whole snapshot replaces the picture; a partial one
+    holds the rooms changed since the push before, laid over the picture by room id,
+    with the event's other fields; one not newer than the picture is dropped; partial
+    ones that come before the first whole one since (re)connecting wait for it."""
+
+    def __init__(self) -> None:
+        self.view: dict[str, Any] | None = None  # what shows (without the numbering)
+        self._picture: dict[str, Any] | None = None  # None: waiting for a whole snapshot
+        self._early: list[dict[str, Any]] = []
+
+    def restart(self) -> None:
+        """The connection dropped: the picture starts again from the next whole snapshot
+        (what shows stays until then)."""
+        self._picture, self._early = None, []
+
+    def take(self, snapshot: dict[str, Any]) -> bool:
+        """Lay ``snapshot`` over the picture; whether what shows changed."""
+        if not snapshot.get("partial"):
+            picture = snapshot
+            for part in self._early:
+                if part["seq"] > picture["seq"]:
+                    picture = _lay(picture, part)
+            self._early = []
+        elif self._picture is None:
+            self._early.append(snapshot)
+            return False
+        elif snapshot["seq"] > self._picture["seq"]:
+            picture = _lay(self._picture, snapshot)
+        else:
+            return False
+        self._picture = picture
+        self.view = {key: value for key, value in picture.items() if key != "seq"}
+        return True
+
+
+def _lay(picture: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    rooms = {room["id"]: room for room in part["rooms"]}
+    laid = [rooms.get(room["id"], room) for room in picture["rooms"]]
+    fields = {key: value for key, value in part.items() if key != "partial"}
+    return {**picture, **fields, "rooms": laid}
+
+
 class _Watcher:
-    """A socket client that keeps the last snapshot of one event and can wait for a change."""
+    """A socket client that keeps the picture of one screen event and can wait for a
+    change."""
 
     event = ""
     namespace = ""
@@ -25,19 +71,27 @@ class _Watcher:
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.view: dict[str, Any] | None = None
+        self.picture = Picture()
         self.views = 0
         self._changed = threading.Condition()
         self.sio = socket_client(reconnection=False)
         self.sio.on(self.event, self._on_view, namespace=self.namespace)
         self._open: Callable[[], None] = lambda: None
-        self.link = Link(self.sio, lambda: self._open(), lambda: None)
+        self.link = Link(self.sio, lambda: self._open(), self._lost)
 
-    def _on_view(self, view: dict[str, Any]) -> None:
+    @property
+    def view(self) -> dict[str, Any] | None:
+        return self.picture.view
+
+    def _on_view(self, snapshot: dict[str, Any]) -> None:
         with self._changed:
-            self.view = view
-            self.views += 1
-            self._changed.notify_all()
+            if self.picture.take(snapshot):
+                self.views += 1
+                self._changed.notify_all()
+
+    def _lost(self) -> None:
+        with self._changed:
+            self.picture.restart()
 
     def _connect(
         self, headers: dict[str, str] | None = None, auth: dict[str, Any] | None = None

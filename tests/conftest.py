@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from kiosk_server.enrolment import issue_observer, issue_unissued_seats, pending
 from kiosk_server.events import create_event
 from kiosk_server.importer import import_setup
 from kiosk_server.live import pushes, store, token_key
+from rater_client.drill import Picture
 
 PASSWORD = "correct horse battery staple"
 # Room A has 5 seats (the drop rule applies), room B has 3.
@@ -150,7 +152,31 @@ def received(client: Any, namespace: str) -> list[dict[str, Any]]:
     """What a socket test client received, once any coalesced screen push has gone out
     (live.Pushes: in a burst of acts the last snapshot follows a moment later)."""
     pushes(client.app).settle()
-    return client.get_received(namespace)  # type: ignore[no-any-return]
+    got: list[dict[str, Any]] = client.get_received(namespace)
+    watch(client, got)  # what its screens show is kept for ``screen``
+    return got
+
+
+# The snapshots sent as pictures of every room (docs/protocol.md, "Snapshots"), and what
+# each test client's screens show so far: client -> event name -> picture.
+SCREENS = ("board", "console", "checkin")
+_screens: weakref.WeakKeyDictionary[Any, dict[str, Picture]] = weakref.WeakKeyDictionary()
+
+
+def watch(client: Any, messages: list[dict[str, Any]]) -> None:
+    """Lay the screens' snapshots among ``messages`` (what ``client`` received, in order)
+    over what it showed before, as the pages do."""
+    kept = _screens.setdefault(client, {})
+    for message in messages:
+        if message["name"] in SCREENS:
+            kept.setdefault(message["name"], Picture()).take(message["args"][0])
+
+
+def screen(client: Any, name: str) -> dict[str, Any] | None:
+    """What ``client``'s ``name`` screen shows from what it received so far (through
+    ``received`` or ``watch``); None before a whole snapshot."""
+    picture = _screens.get(client, {}).get(name)
+    return None if picture is None else picture.view
 
 
 def sheet(analysis: str = "37.5", expression: str = "28.5", bearing: str = "29") -> dict:

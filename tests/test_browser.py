@@ -217,6 +217,42 @@ def test_enrol_score_and_watch_live(
             rater.close()
 
 
+def test_a_screen_lays_partial_snapshots_over_its_picture(
+    open_page: Callable[..., Page],
+) -> None:
+    """common.js's ``Kiosk.snapshots``, fed by hand (live.screen_snapshot says when each
+    case happens): a partial snapshot before the first whole one waits for it, one not
+    newer than the picture is dropped, the rooms it does not carry stay as they were,
+    and after a reconnection the picture starts again from the next whole snapshot."""
+    page = open_page("zh")  # common.js is on every page
+    drawn = page.evaluate(
+        """() => {
+        const handlers = {};
+        const pictures = [];
+        const socket = { on: (name, handler) => { handlers[name] = handler; } };
+        Kiosk.snapshots(socket, "board", (p) => pictures.push(JSON.parse(JSON.stringify(p))));
+        const send = (view) => handlers.board(view);
+        const rooms = (...states) => states.map(([id, state]) => ({ id, state }));
+        send({ seq: 4, partial: true, head: "h4", rooms: rooms([2, "open"]) });
+        send({ seq: 3, head: "h3", rooms: rooms([1, "called"], [2, "called"]) });
+        send({ seq: 3, partial: true, head: "h3", rooms: rooms([1, "stale"]) });
+        send({ seq: 5, partial: true, head: "h5", rooms: rooms([1, "open"]) });
+        handlers.disconnect();
+        send({ seq: 1, partial: true, head: "old", rooms: rooms([1, "old"]) });
+        send({ seq: 2, partial: true, head: "h2", rooms: rooms([2, "new"]) });
+        send({ seq: 1, head: "h1", rooms: rooms([1, "closed"], [2, "closed"]) });
+        return pictures;
+    }"""
+    )
+    room = [{"id": 1, "state": s} for s in ("called", "open", "closed")]
+    other = [{"id": 2, "state": s} for s in ("open", "new", "closed")]
+    assert drawn == [
+        {"seq": 4, "head": "h4", "rooms": [room[0], other[0]]},
+        {"seq": 5, "head": "h5", "rooms": [room[1], other[0]]},
+        {"seq": 2, "head": "h2", "rooms": [room[2], other[1]]},
+    ]
+
+
 def test_tablet_layout_fits_a_ten_inch_screen(open_page: Callable[..., Page], event: Event) -> None:
     tablet = open_page(
         "zh", viewport={"width": 800, "height": 1280}, has_touch=True, is_mobile=True

@@ -24,7 +24,7 @@ from rater_client.client import Device, binding, sealed_sheet
 from seal.record import receipt_holds
 from seal.signing import b64u, load_public_key, sign, verify
 
-from .conftest import PASSWORD, Event, sheet, sign_in
+from .conftest import PASSWORD, SCREENS, Event, screen, sheet, sign_in
 from .conftest import received as settled
 
 # Distinctive values: quoted, none of these may appear anywhere before the round closes.
@@ -174,9 +174,15 @@ def received(client: SocketIOTestClient, namespace: str) -> list[dict[str, Any]]
 
 
 def last(client: SocketIOTestClient, namespace: str, name: str) -> dict[str, Any]:
-    messages = [m for m in received(client, namespace) if m["name"] == name]
-    assert messages, f"no {name} received"
-    return messages[-1]["args"][0]
+    """What the screen shows: the ``name`` snapshots it received laid one over another."""
+    if name not in SCREENS:
+        messages = [m for m in received(client, namespace) if m["name"] == name]
+        assert messages, f"no {name} received"
+        return messages[-1]["args"][0]  # type: ignore[no-any-return]
+    received(client, namespace)
+    shown = screen(client, name)
+    assert shown is not None, f"no {name} received"
+    return shown
 
 
 # --- authentication at connect ----------------------------------------------------------

@@ -11,9 +11,9 @@ from flask import Flask
 from socketio.packet import BINARY_EVENT, EVENT, Packet
 
 from kiosk_server import interview
-from kiosk_server.live import PUSH_GAP_S, publish, pushes, socketio, store
+from kiosk_server.live import PUSH_GAP_S, publish, pushes, socketio, store, token_key
 
-from .conftest import Event, received
+from .conftest import Event, received, screen
 
 
 def boards(room: Any) -> list[dict[str, Any]]:
@@ -68,3 +68,74 @@ def test_pushes_go_out_as_json_text_and_bytes_fail_loudly(app: Flask) -> None:
     # What a client sends is decoded as before: a binary event keeps its attachment count.
     incoming = packet(encoded_packet='51-/rater,["commit",{"_placeholder":true,"num":0}]')
     assert incoming.packet_type == BINARY_EVENT and incoming.attachment_count == 1
+
+
+def snapshots(client: Any, namespace: str, name: str) -> list[dict[str, Any]]:
+    return [m["args"][0] for m in received(client, namespace) if m["name"] == name]
+
+
+def test_a_push_carries_only_the_rooms_its_acts_named(app: Flask, event: Event, room: Any) -> None:
+    """A board, console or check-in push after acts in one room holds that room alone
+    (the screen keeps the others); after an act that names no room, every room. Each is
+    numbered after the whole snapshot the screen got when it connected."""
+    desk = room._client("/checkin", flask_test_client=screen_http(app, event))
+    screens = [(room.observer, "/observer", "board"), (room.organiser, "/organiser", "console")]
+    screens.append((desk, "/checkin", "checkin"))
+    # The snapshot at connect, and the push after the desk's enrolment (any room): whole.
+    first = {name: snapshots(client, ns, name)[-1] for client, ns, name in screens}
+    assert not any(got.get("partial") for got in first.values())
+    a, b = event.rooms["A"], event.rooms["B"]
+    with app.app_context():
+        interview.set_paused(store(), event.id, a, True, "test")
+        publish(room_id=a, tablets=False)
+    for client, ns, name in screens:
+        (pushed,) = snapshots(client, ns, name)
+        assert pushed["partial"] is True and [r["id"] for r in pushed["rooms"]] == [a]
+        assert pushed["seq"] > first[name]["seq"]
+    board = snapshots(room.observer, "/observer", "board")
+    assert board == []  # nothing more was sent
+    with app.app_context():
+        publish(tablets=False)  # may have changed any room
+        whole = interview.board(store(), event.id)
+    (pushed,) = snapshots(room.observer, "/observer", "board")
+    assert "partial" not in pushed and {r["id"] for r in pushed["rooms"]} == {a, b}
+    assert {k: v for k, v in pushed.items() if k != "seq"} == whole
+    assert paused(pushed, "A") and not paused(pushed, "B")
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name"),
+    [("/observer", "board"), ("/organiser", "console"), ("/checkin", "checkin")],
+)
+def test_a_screen_that_connects_between_pushes_misses_no_change(
+    app: Flask, event: Event, room: Any, namespace: str, name: str
+) -> None:
+    """The whole snapshot at connect carries the number of the last push begun, so the
+    next push, with the changes since, is laid over it rather than dropped."""
+    with app.app_context():
+        interview.set_paused(store(), event.id, event.rooms["B"], True, "test")
+        publish(room_id=event.rooms["B"], tablets=False)
+    http = room.http if namespace == "/organiser" else screen_http(app, event, namespace)
+    received(room.observer, "/observer")  # the pushes so far have gone out
+    late = room._client(namespace, flask_test_client=http)
+    whole = snapshots(late, namespace, name)[-1]
+    assert "partial" not in whole and whole["seq"] == pushes(app).seq
+    with app.app_context():
+        interview.set_paused(store(), event.id, event.rooms["A"], True, "test")
+        publish(room_id=event.rooms["A"], tablets=False)
+    received(late, namespace)
+    shown = screen(late, name)
+    assert shown is not None and paused(shown, "A") and paused(shown, "B")
+
+
+def screen_http(app: Flask, event: Event, namespace: str = "/checkin") -> Any:
+    """An HTTP client holding a newly enrolled observer screen's or check-in desk's cookie."""
+    from kiosk_server.enrolment import issue_observer
+
+    role = namespace.strip("/")
+    with app.app_context():
+        token = issue_observer(store(), token_key(), event.id, "屏", "test", role=role)
+    http = app.test_client()
+    link = "/observe" if role == "observer" else "/checkin"
+    assert http.post(f"{link}/{token}").status_code == 302
+    return http

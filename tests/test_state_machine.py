@@ -25,7 +25,7 @@ from kiosk_server.live import presence, pushes, socketio, store
 from rater_client.client import Device, binding, sealed_sheet
 from seal.signing import load_public_key
 
-from .conftest import Event, sign_in
+from .conftest import SCREENS, Event, screen, sign_in, watch
 
 SEATS = [("A", n) for n in range(1, 6)] + [("B", n) for n in range(1, 4)]
 ROOMS = ["A", "B"]
@@ -369,7 +369,13 @@ class InterviewRoom(RuleBasedStateMachine):
             (self.desk, "/checkin", ("checkin",)),
         ):
             got = client.get_received(namespace)
+            watch(client, got)
             for name in names:
+                if name in SCREENS:  # sent as the rooms changed since the push before
+                    shown = screen(client, name)
+                    if shown is not None:
+                        self.screens[name] = shown
+                    continue
                 sent = [m["args"][0] for m in got if m["name"] == name]
                 if sent:
                     self.screens[name] = sent[-1]

@@ -1,7 +1,7 @@
 /* The observer screen: redrawn from each "board" snapshot, live, no polling. */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, lang, roomState, renderResult, renderFinished, renderDraws, describeApproval } = window.Kiosk;
+  const { t, el, field, connect, lang, roomState, renderResult, renderFinished, renderDraws, describeApproval, snapshots } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("board-room");
   const rooms = new Map();
@@ -108,7 +108,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   const socket = connect("/observer");
-  socket.on("board", draw);
+  snapshots(socket, "board", draw);
   document.getElementById("approvals").addEventListener("click", (e) => {
     const button = e.target.closest("button[data-act]");
     if (!button) return;

@@ -2,7 +2,7 @@
    in, and the score announcement (候分) the candidate confirms. Redrawn from "checkin". */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect } = window.Kiosk;
+  const { t, el, field, connect, snapshots } = window.Kiosk;
   const socket = connect("/checkin");
   const template = document.getElementById("checkin-room");
   const nodes = new Map();
@@ -53,5 +53,5 @@ document.addEventListener("DOMContentLoaded", () => {
     unplaced.replaceChildren(...view.unplaced.map((p) => el("li", { text: p.reg_no + " " + p.name })));
   }
 
-  socket.on("checkin", draw);
+  snapshots(socket, "checkin", draw);
 });

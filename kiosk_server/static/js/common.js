@@ -148,5 +148,35 @@ window.Kiosk = (() => {
     container.replaceChildren(...draws.map(renderDraw));
   }
 
-  return { t, el, field, connect, lang, roomState, renderResult, renderFinished, renderDraws, describeApproval };
+  /* A screen's picture from its snapshots (live.screen_snapshot): a whole one replaces
+     it; a partial one carries only the rooms changed since the push before, laid over
+     it by id, with the other fields. Numbered: one not newer than the picture is
+     dropped, and partial ones that come before the first whole one since (re)connecting
+     wait for it. draw(picture) after each change. */
+  function snapshots(socket, name, draw) {
+    let picture = null;
+    let early = [];
+    const lay = ({ partial, ...part }) => {
+      const rooms = new Map(part.rooms.map((r) => [r.id, r]));
+      picture = { ...picture, ...part, rooms: picture.rooms.map((r) => rooms.get(r.id) || r) };
+    };
+    socket.on("disconnect", () => { picture = null; early = []; });
+    socket.on(name, (view) => {
+      if (!view.partial) {
+        picture = view;
+        for (const part of early) if (part.seq > picture.seq) lay(part);
+        early = [];
+      } else if (picture === null) {
+        early.push(view);
+        return;
+      } else if (view.seq > picture.seq) {
+        lay(view);
+      } else {
+        return;
+      }
+      draw(picture);
+    });
+  }
+
+  return { t, el, field, connect, lang, roomState, renderResult, renderFinished, renderDraws, describeApproval, snapshots };
 })();

@@ -1,7 +1,7 @@
 /* The organiser console: acts through socket events with acks; redrawn from "console". */
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws, describeApproval } = window.Kiosk;
+  const { t, el, field, connect, roomState, renderResult, renderFinished, renderDraws, describeApproval, snapshots } = window.Kiosk;
   const roomsBox = document.getElementById("rooms");
   const template = document.getElementById("room-template");
   const nodes = new Map();
@@ -138,7 +138,7 @@ document.addEventListener("DOMContentLoaded", () => {
       el("li", { "data-role": o.role }, ({ checkin: t("checkin.title") + " ", auditor: t("audit.role") + " ", clerk: t("clerk.role") + " " }[o.role] || "") + o.label + " · ", el("span", { class: o.enrolled ? "ok" : "muted", text: o.enrolled ? t("console.enrolled") : t("console.not_enrolled") }))));
   }
 
-  socket.on("console", draw);
+  snapshots(socket, "console", draw);
   document.getElementById("approval-list").addEventListener("click", (e) => {
     const button = e.target.closest("button[data-withdraw]");
     if (button) act("withdraw", { approval_id: Number(button.dataset.withdraw) }, null, document.getElementById("approval-error"));
