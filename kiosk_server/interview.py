@@ -394,6 +394,20 @@ def _opened(db: sqlite_utils.Database, round_id: int) -> set[int]:
     }
 
 
+def _all_opened(db: sqlite_utils.Database, round_id: int) -> bool:
+    """Whether every seat's final score commitment in the round has been opened (asked
+    at every opening: one query, not the round's commitments and openings read whole)."""
+    waiting = _one(
+        db,
+        "SELECT 1 AS x FROM commitment c WHERE c.round_id = ? AND c.kind = 'score'"
+        " AND c.version = (SELECT MAX(version) FROM commitment"
+        " WHERE round_id = c.round_id AND seat_id = c.seat_id)"
+        " AND NOT EXISTS (SELECT 1 FROM opening WHERE commitment_id = c.id) LIMIT 1",
+        [round_id],
+    )
+    return waiting is None
+
+
 def _pending_count(db: sqlite_utils.Database, round_id: int) -> int:
     found = _one(
         db,
@@ -717,8 +731,7 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
             ],
         )
         proof = _accepted(store, db, seat, body, leaf)
-        opened = _opened(db, found["id"])
-        done = all(c["kind"] != "score" or c["id"] in opened for c in _latest(db, found["id"]))
+        done = _all_opened(db, found["id"])
         if done:
             _finish(store, db, found, "system")
         faults.passing("reveal.before_commit")  # in its savepoint, before the batch's COMMIT
