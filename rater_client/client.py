@@ -136,11 +136,13 @@ class Link:
 
     def _drop_socket(self) -> None:
         """Close the WebSocket of a dropped engine: engineio's client leaves it open when
-        the server goes away, and it would linger until garbage-collected."""
+        the server goes away, and it would linger until garbage-collected. It stays in
+        place, closed (the next connection replaces it): the engine's write loop may still
+        be sending on it, and stops on a closed one, where a missing one killed that
+        thread with an AttributeError (seen once in 200 crash trials)."""
         ws = getattr(self.sio.eio, "ws", None)
         if ws is not None:
             ws.close()
-            self.sio.eio.ws = None
 
     def close(self) -> None:
         self._closing.set()
