@@ -223,14 +223,16 @@ def test_a_screen_lays_partial_snapshots_over_its_picture(
     """common.js's ``Kiosk.snapshots``, fed by hand (live.screen_snapshot says when each
     case happens): a partial snapshot before the first whole one waits for it, one not
     newer than the picture is dropped, the rooms it does not carry stay as they were,
-    and after a reconnection the picture starts again from the next whole snapshot."""
+    and after a reconnection the picture starts again from the next whole snapshot. The
+    page draws again only the rooms a partial snapshot carried."""
     page = open_page("zh")  # common.js is on every page
     drawn = page.evaluate(
         """() => {
         const handlers = {};
         const pictures = [];
         const socket = { on: (name, handler) => { handlers[name] = handler; } };
-        Kiosk.snapshots(socket, "board", (p) => pictures.push(JSON.parse(JSON.stringify(p))));
+        Kiosk.snapshots(socket, "board", (p, rooms) =>
+            pictures.push([JSON.parse(JSON.stringify(p)), rooms.map((r) => r.id)]));
         const send = (view) => handlers.board(view);
         const rooms = (...states) => states.map(([id, state]) => ({ id, state }));
         send({ seq: 4, partial: true, head: "h4", rooms: rooms([2, "open"]) });
@@ -247,9 +249,9 @@ def test_a_screen_lays_partial_snapshots_over_its_picture(
     room = [{"id": 1, "state": s} for s in ("called", "open", "closed")]
     other = [{"id": 2, "state": s} for s in ("open", "new", "closed")]
     assert drawn == [
-        {"seq": 4, "head": "h4", "rooms": [room[0], other[0]]},
-        {"seq": 5, "head": "h5", "rooms": [room[1], other[0]]},
-        {"seq": 2, "head": "h2", "rooms": [room[2], other[1]]},
+        [{"seq": 4, "head": "h4", "rooms": [room[0], other[0]]}, [1, 2]],
+        [{"seq": 5, "head": "h5", "rooms": [room[1], other[0]]}, [1]],
+        [{"seq": 2, "head": "h2", "rooms": [room[2], other[1]]}, [1, 2]],
     ]
 
 

@@ -29,10 +29,10 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 
-  function draw(board) {
+  function draw(board, changed = board.rooms) {
     drawHead(board.head);
     document.getElementById("event-name").textContent = board.event.name + (board.event.rehearsal ? " (演练)" : "");
-    for (const room of board.rooms) {
+    for (const room of changed) {
       const node = roomNode(room);
       const state = roomState(room);
       node.dataset.state = state;

@@ -16,9 +16,9 @@ document.addEventListener("DOMContentLoaded", () => {
 
   const label = (p) => t("round.number_value", { n: p.draw_number }) + " " + p.name;
 
-  function draw(view) {
+  function draw(view, changed = view.rooms) {
     document.getElementById("event-name").textContent = view.event.name + (view.event.rehearsal ? " (演练)" : "");
-    for (const room of view.rooms) {
+    for (const room of changed) {
       if (!nodes.has(room.id)) {
         const node = template.content.firstElementChild.cloneNode(true);
         node.dataset.room = room.code;

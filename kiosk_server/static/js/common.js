@@ -152,7 +152,8 @@ window.Kiosk = (() => {
      it; a partial one carries only the rooms changed since the push before, laid over
      it by id, with the other fields. Numbered: one not newer than the picture is
      dropped, and partial ones that come before the first whole one since (re)connecting
-     wait for it. draw(picture) after each change. */
+     wait for it. draw(picture, rooms) after each change: the rooms to draw again (all of
+     them after a whole snapshot); whatever else the picture holds may have changed. */
   function snapshots(socket, name, draw) {
     let picture = null;
     let early = [];
@@ -162,6 +163,7 @@ window.Kiosk = (() => {
     };
     socket.on("disconnect", () => { picture = null; early = []; });
     socket.on(name, (view) => {
+      let changed = null;  // null: every room
       if (!view.partial) {
         picture = view;
         for (const part of early) if (part.seq > picture.seq) lay(part);
@@ -171,10 +173,11 @@ window.Kiosk = (() => {
         return;
       } else if (view.seq > picture.seq) {
         lay(view);
+        changed = new Set(view.rooms.map((r) => r.id));
       } else {
         return;
       }
-      draw(picture);
+      draw(picture, changed ? picture.rooms.filter((r) => changed.has(r.id)) : picture.rooms);
     });
   }
 

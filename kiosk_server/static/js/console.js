@@ -81,10 +81,10 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
-  function draw(view) {
+  function draw(view, changed = view.rooms) {
     latest = view;
     document.getElementById("event-name").textContent = view.event.name + (view.event.rehearsal ? " (演练)" : "");
-    for (const room of view.rooms) {
+    for (const room of changed) {
       if (!nodes.has(room.id)) {
         const node = template.content.firstElementChild.cloneNode(true);
         node.dataset.room = room.code;
