@@ -19,7 +19,7 @@ from . import interview
 from .audit import record
 from .errors import UserError
 from .links import LinkRole
-from .live import Audience, client_lang, guarded, payload, publish, pushes, screen_snapshot, store
+from .live import Audience, client_lang, guarded, payload, publish, snapshot_at_connect, store
 from .storage import Store, utcnow
 
 NAMESPACE = "/checkin"
@@ -207,8 +207,7 @@ class Live(Audience):
         ev = int(found["event_id"])
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
-        seq = pushes().seq  # before the build: see live.screen_snapshot
-        emit("checkin", screen_snapshot(checkin_view(store(), ev), seq))
+        emit("checkin", snapshot_at_connect(lambda: checkin_view(store(), ev)))
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.forget()

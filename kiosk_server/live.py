@@ -190,14 +190,21 @@ def screen_snapshot(
     ``rater_client.drill.Picture``; docs/protocol.md, "Snapshots").
 
     ``seq`` orders them: a push is numbered when it begins, and the whole snapshot a
-    screen gets when it connects carries the number of the last push begun before it was
-    built (read first, then built afresh), so it holds every change that push took. A
-    screen drops a partial not newer than its picture and keeps one that comes before
-    its first whole snapshot until that arrives."""
+    screen gets when it connects (``snapshot_at_connect``) carries the number of the
+    last push begun before it was built (read first, then built afresh), so it holds
+    every change that push took. A screen drops a partial not newer than its picture and
+    keeps one that comes before its first whole snapshot until that arrives."""
     if changed is None:
         return {**view, "seq": seq}
     rooms = [room for room in view["rooms"] if room["id"] in changed]
     return {**view, "rooms": rooms, "seq": seq, "partial": True}
+
+
+def snapshot_at_connect(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The whole snapshot a screen gets when it connects, numbered with the last push
+    begun, read before ``build`` runs (``screen_snapshot`` says why)."""
+    seq = pushes().seq
+    return screen_snapshot(build(), seq)
 
 
 def _push_screens(

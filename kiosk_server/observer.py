@@ -24,8 +24,7 @@ from .live import (
     guarded,
     payload,
     publish,
-    pushes,
-    screen_snapshot,
+    snapshot_at_connect,
     store,
     token_key,
 )
@@ -157,8 +156,7 @@ class Live(Audience):
         ev = int(found["event_id"])
         self.remember(found, client_lang(auth))
         join_room(f"event:{ev}")
-        seq = pushes().seq  # before the build: see live.screen_snapshot
-        emit("board", screen_snapshot(interview.board(store(), ev), seq))
+        emit("board", snapshot_at_connect(lambda: interview.board(store(), ev)))
         emit("evaluation", evaluation.view(store(), ev))
 
     def on_disconnect(self, reason: Any = None) -> None:

@@ -35,8 +35,7 @@ from .live import (
     payload,
     presence,
     publish,
-    pushes,
-    screen_snapshot,
+    snapshot_at_connect,
     store,
     token_key,
 )
@@ -163,9 +162,12 @@ class Live(Audience):
             raise ConnectionRefusedError("not_authenticated")
         self.remember(ev, client_lang(auth))
         join_room(f"event:{ev}")
-        seq = pushes().seq  # before the build: see live.screen_snapshot
-        console = interview.board(store(), ev, organiser=True, online=presence().online())
-        emit("console", screen_snapshot(console, seq))
+        emit(
+            "console",
+            snapshot_at_connect(
+                lambda: interview.board(store(), ev, organiser=True, online=presence().online())
+            ),
+        )
         emit("evaluation", evaluation.view(store(), ev))
         with store().read() as db:
             emit("results", results.organiser_view(db, ev))

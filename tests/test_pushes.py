@@ -16,8 +16,12 @@ from kiosk_server.live import PUSH_GAP_S, publish, pushes, socketio, store, toke
 from .conftest import Event, received, screen
 
 
+def snapshots(client: Any, namespace: str, name: str) -> list[dict[str, Any]]:
+    return [m["args"][0] for m in received(client, namespace) if m["name"] == name]
+
+
 def boards(room: Any) -> list[dict[str, Any]]:
-    return [m["args"][0] for m in received(room.observer, "/observer") if m["name"] == "board"]
+    return snapshots(room.observer, "/observer", "board")
 
 
 def paused(board: dict[str, Any], code: str) -> bool:
@@ -50,8 +54,8 @@ def test_a_burst_is_coalesced_and_the_last_state_goes_out(
     seen = boards(room)
     assert 1 <= len(seen) <= elapsed / PUSH_GAP_S + 2 < 201
     assert paused(seen[-1], "B")  # the change made last is on the last board
-    console = [m for m in received(room.organiser, "/organiser") if m["name"] == "console"]
-    assert len(console) == len(seen) and paused(console[-1]["args"][0], "B")
+    console = snapshots(room.organiser, "/organiser", "console")
+    assert len(console) == len(seen) and paused(console[-1], "B")
 
 
 def test_pushes_go_out_as_json_text_and_bytes_fail_loudly(app: Flask) -> None:
@@ -68,10 +72,6 @@ def test_pushes_go_out_as_json_text_and_bytes_fail_loudly(app: Flask) -> None:
     # What a client sends is decoded as before: a binary event keeps its attachment count.
     incoming = packet(encoded_packet='51-/rater,["commit",{"_placeholder":true,"num":0}]')
     assert incoming.packet_type == BINARY_EVENT and incoming.attachment_count == 1
-
-
-def snapshots(client: Any, namespace: str, name: str) -> list[dict[str, Any]]:
-    return [m["args"][0] for m in received(client, namespace) if m["name"] == name]
 
 
 def test_a_push_carries_only_the_rooms_its_acts_named(app: Flask, event: Event, room: Any) -> None:
