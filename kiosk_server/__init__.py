@@ -26,6 +26,7 @@ from .instance import (
     token_key,
 )
 from .live import (
+    KioskFlask,
     Presence,
     SocketSessions,
     TextPacket,
@@ -89,7 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app for one instance folder."""
     floors.check()  # never serve scores on a stack with known holes
     instance = Path((test_config or {}).get("INSTANCE_PATH") or default_instance_path())
-    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
+    app = KioskFlask(__name__, instance_path=str(instance), instance_relative_config=True)
     secret = ensure_instance(instance)
     app.config.from_mapping(
         SECRET_KEY=secret.hex(),

@@ -20,9 +20,11 @@ from typing import Any
 
 import engineio.packet
 from flask import Flask, Request, Response, current_app, request
+from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_socketio import ConnectionRefusedError, Namespace, SocketIO
 from socketio.packet import Packet as SocketIOPacket
+from werkzeug.exceptions import NotFound
 
 from . import interview
 from .audit import record_refusal
@@ -336,6 +338,32 @@ class TextPacket(SocketIOPacket):
     ``refuse_malformed_packets`` still guards it)."""
 
     uses_binary_events = False
+
+
+class _EventContext(RequestContext):
+    """The request context Flask-SocketIO enters for each socket event, with the
+    connection's handshake environ (path ``/socket.io/``): no page route has that path,
+    so it is not matched (``url_for`` still works, the URL adapter is bound)."""
+
+    def match_request(self) -> None:
+        """Not found, as matching would find, but made and never raised here. Flask
+        raises the ``NotFound`` and keeps it, and its traceback refers back to this
+        context: a reference cycle per event (~50 objects) that only the cyclic garbage
+        collector frees. At 150 scores a second its full passes, 15,000-80,000 objects
+        each, held every connection still for 50-280 ms every few seconds
+        (docs/performance.md, section 13). A page request on this path (Engine.IO's
+        middleware takes every one under ``/socket.io/``) still gets its 404."""
+        self.request.routing_exception = NotFound()
+
+
+class KioskFlask(Flask):
+    """Flask, but a socket event's request context does not match routes
+    (``_EventContext``)."""
+
+    def request_context(self, environ: dict[str, Any]) -> RequestContext:
+        if environ.get("PATH_INFO", "").startswith("/socket.io"):
+            return _EventContext(self, environ)
+        return super().request_context(environ)
 
 
 class SocketSessions(SecureCookieSessionInterface):
