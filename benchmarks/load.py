@@ -1068,9 +1068,26 @@ RUNNERS: dict[str, Callable[[Options], Awaitable[dict[str, Any]]]] = {
 }
 
 
+def reference_ms() -> float:
+    """The machine's own speed now: the best of three runs of a fixed pure-Python loop.
+    On the shared VM these figures were measured on, that loop's time varied 2x within
+    minutes with nothing else running (310-646 ms for 2M iterations, 2026-11-27), which
+    moves every figure; compare runs whose reference agrees."""
+    best = math.inf
+    for _ in range(3):
+        started, total = time.process_time(), 0
+        for i in range(2_000_000):
+            total += i * i
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
 def conditions() -> str:
     load = os.getloadavg()
-    return f"loadavg {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cpus"
+    return (
+        f"loadavg {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cpus, "
+        f"reference loop {reference_ms():.0f} ms"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
