@@ -1070,9 +1070,9 @@ RUNNERS: dict[str, Callable[[Options], Awaitable[dict[str, Any]]]] = {
 
 def reference_ms() -> float:
     """The machine's own speed now: the best of three runs of a fixed pure-Python loop.
-    On the shared VM these figures were measured on, that loop's time varied 2x within
-    minutes with nothing else running (310-646 ms for 2M iterations, 2026-11-27), which
-    moves every figure; compare runs whose reference agrees."""
+    On the shared VM these figures were measured on, such a loop's time varied 2x within
+    an hour with nothing else running, and every figure moved with it (docs/performance.md,
+    section 13); compare runs whose reference agrees."""
     best = math.inf
     for _ in range(3):
         started, total = time.process_time(), 0

@@ -348,7 +348,7 @@ class _EventContext(RequestContext):
     def match_request(self) -> None:
         """Not found, as matching would find, but made and never raised here. Flask
         raises the ``NotFound`` and keeps it, and its traceback refers back to this
-        context: a reference cycle per event (~50 objects) that only the cyclic garbage
+        context: a reference cycle per event (~70 objects) that only the cyclic garbage
         collector frees. At 150 scores a second its full passes, 15,000-80,000 objects
         each, held every connection still for 50-280 ms every few seconds
         (docs/performance.md, section 13). A page request on this path (Engine.IO's

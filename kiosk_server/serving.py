@@ -167,8 +167,9 @@ def serve_forever(
         # live._EventContext), yet with 765 sockets a full pass still scans ~110,000 live
         # objects for nothing: 50-130 ms on the hub every 3-6 s under load (objects in
         # flight at a young pass are promoted and count towards the next full pass). A
-        # full pass is considered after 100 middle passes, not 10: every ~20 s or more.
-        # Young passes stay small (700; 10,000 made middle passes of up to 60 ms).
+        # full pass is considered after 100 middle passes, not 10: one per 10 s benchmark
+        # run, at start. Young passes stay small (700; 10,000 made middle passes of up
+        # to 60 ms).
         gc.set_threshold(700, 10, 100)
         if _mode(app) == "gevent":
             import gevent
