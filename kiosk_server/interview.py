@@ -361,13 +361,19 @@ def set_paused(store: Store, event_id: int, room_id: object, paused: bool, actor
         )
 
 
+# Which of a seat's commitments in a round counts: its latest version (``c`` the row).
+_LATEST = (
+    "c.version = (SELECT MAX(version) FROM commitment"
+    " WHERE round_id = c.round_id AND seat_id = c.seat_id)"
+)
+
+
 def _latest(db: sqlite_utils.Database, round_id: int) -> list[dict[str, Any]]:
     """Each seat's latest commitment (score or recusal) in this round."""
     return list(
         db.query(
             "SELECT c.*, seat.number FROM commitment c JOIN seat ON seat.id = c.seat_id"
-            " WHERE c.round_id = ? AND c.version = (SELECT MAX(version) FROM commitment"
-            " WHERE round_id = c.round_id AND seat_id = c.seat_id) ORDER BY seat.number",
+            f" WHERE c.round_id = ? AND {_LATEST} ORDER BY seat.number",
             [round_id],
         )
     )
@@ -399,9 +405,7 @@ def _all_opened(db: sqlite_utils.Database, round_id: int) -> bool:
     at every opening: one query, not the round's commitments and openings read whole)."""
     waiting = _one(
         db,
-        "SELECT 1 AS x FROM commitment c WHERE c.round_id = ? AND c.kind = 'score'"
-        " AND c.version = (SELECT MAX(version) FROM commitment"
-        " WHERE round_id = c.round_id AND seat_id = c.seat_id)"
+        f"SELECT 1 AS x FROM commitment c WHERE c.round_id = ? AND c.kind = 'score' AND {_LATEST}"
         " AND NOT EXISTS (SELECT 1 FROM opening WHERE commitment_id = c.id) LIMIT 1",
         [round_id],
     )
