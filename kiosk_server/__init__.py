@@ -26,6 +26,7 @@ from .instance import (
     token_key,
 )
 from .live import (
+    SOCKET_PATH,
     KioskFlask,
     Presence,
     SocketSessions,
@@ -78,7 +79,7 @@ def guard(wsgi_app: Any, networks: Any) -> Any:
             start_response("403 Forbidden", [("Content-Type", "text/plain")])
             return [b"This kiosk serves its own LAN only"]
         path = environ.get("PATH_INFO", "")
-        if path.startswith("/socket.io") and not environ.get("HTTP_ORIGIN"):
+        if path.startswith(SOCKET_PATH) and not environ.get("HTTP_ORIGIN"):
             start_response("403 Forbidden", [("Content-Type", "text/plain")])
             return [b"Origin required"]
         return wsgi_app(environ, start_response)

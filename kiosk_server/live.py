@@ -340,6 +340,10 @@ class TextPacket(SocketIOPacket):
     uses_binary_events = False
 
 
+# Where Socket.IO is served (Flask-SocketIO's default); pages never have this path.
+SOCKET_PATH = "/socket.io"
+
+
 class _EventContext(RequestContext):
     """The request context Flask-SocketIO enters for each socket event, with the
     connection's handshake environ (path ``/socket.io/``): no page route has that path,
@@ -361,7 +365,7 @@ class KioskFlask(Flask):
     (``_EventContext``)."""
 
     def request_context(self, environ: dict[str, Any]) -> RequestContext:
-        if environ.get("PATH_INFO", "").startswith("/socket.io"):
+        if environ.get("PATH_INFO", "").startswith(SOCKET_PATH):
             return _EventContext(self, environ)
         return super().request_context(environ)
 
