@@ -823,3 +823,20 @@ def test_the_screens_kept_views_follow_every_act_that_changes_them(room: Room, a
     room.reveal_all(round_id)
     shown, queue = pushed_equal_fresh()
     assert [f["round_id"] for f in queue["finished"]] == [round_id]
+
+
+def test_a_kept_room_gets_its_online_flags_again_only_when_a_seat_comes_or_goes() -> None:
+    """``RoomCache.online`` reuses a room's flagged copy while neither the room nor who
+    of its seats is online changed, and flags it afresh otherwise."""
+    cache = interview.RoomCache()
+    room = {"id": 7, "code": "A", "seats": [{"id": 1, "number": 1}, {"id": 2, "number": 2}]}
+
+    def flags(marked: dict[str, Any]) -> list[bool]:
+        return [seat["online"] for seat in marked["seats"]]
+
+    first = cache.online(room, {1, 99})
+    assert flags(first) == [True, False] and "online" not in room["seats"][0]
+    assert cache.online(room, {1, 42}) is first  # nobody of this room came or went
+    assert flags(cache.online(room, {2})) == [False, True]
+    rebuilt = {**room, "code": "A2"}  # the room itself was built again
+    assert cache.online(rebuilt, {2})["code"] == "A2"
