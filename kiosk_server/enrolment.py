@@ -31,6 +31,7 @@ def issue_seat(store: Store, key: bytes, seat_id: object, actor: str) -> str:
         # replaced by re-issuing the seat; the new device scores the same seat.
         generation = seat["generation"] + 1
         token = derive(key, "seat", seat["id"], generation)
+        store.seats.forget()  # the old credential and key, from now on read afresh
         db.execute(
             "UPDATE seat SET generation = ?, token_digest = ?, credential_digest = NULL,"
             " public_key = NULL, last_seq = 0, issued_at = ?, enrolled_at = NULL WHERE id = ?",
@@ -85,6 +86,7 @@ def enrol_seat(store: Store, token: object, public_key: object) -> tuple[str, Se
             raise UserError("token_unknown")
         if seat["credential_digest"] is not None:
             raise UserError("seat_enrolled")
+        store.seats.forget()
         db.execute(
             "UPDATE seat SET credential_digest = ?, public_key = ?, last_seq = 0,"
             " enrolled_at = ? WHERE id = ?",
@@ -106,17 +108,25 @@ def enrol_seat(store: Store, token: object, public_key: object) -> tuple[str, Se
 
 
 def authenticate_seat(store: Store, credential: object) -> Seat | None:
-    """The seat a device credential belongs to, or None."""
+    """The seat a device credential belongs to, or None (kept in memory until a seat is
+    enrolled or re-issued: ``Store.seats``)."""
     if not isinstance(credential, str) or not 10 <= len(credential) <= 100:
         return None
+    key = ("credential", digest(credential))
+    known = store.seats.get(key)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    generation = store.seats.generation
     found = store.row(
         "SELECT seat.*, room.event_id FROM seat JOIN room ON room.id = seat.room_id"
         " WHERE seat.credential_digest = ?",
-        [digest(credential)],
+        [key[1]],
     )
     if found is None:
         return None
-    return Seat(found["id"], found["room_id"], found["event_id"], found["number"])
+    seat = Seat(found["id"], found["room_id"], found["event_id"], found["number"])
+    store.seats.keep(generation, key, seat)
+    return seat
 
 
 def issue_observer(

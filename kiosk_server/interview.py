@@ -489,17 +489,32 @@ def _finish(
 ENVELOPE_TYPES = {"commit": ("commitment", "recusal"), "reveal": ("opening",)}
 
 
+def device_key(store: Store, seat_id: int) -> str | None:
+    """The public key of the device enrolled on a seat, or None (kept in memory until a
+    seat is enrolled or re-issued: ``Store.seats``)."""
+    key = ("device_key", seat_id)
+    known = store.seats.get(key)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    generation = store.seats.generation
+    found = store.row("SELECT public_key FROM seat WHERE id = ?", [seat_id])
+    if found is None or not found["public_key"]:
+        return None
+    store.seats.keep(generation, key, found["public_key"])
+    return found["public_key"]  # type: ignore[no-any-return]
+
+
 def _body(store: Store, seat: Seat, payload: object, act: str) -> tuple[dict, dict, str]:
     """Verify the envelope's signature with the seat's registered key; check its shape.
     Returns the envelope, its body and the key that verified it."""
     envelope = payload.get("envelope") if isinstance(payload, dict) else None
     if not isinstance(envelope, dict):
         raise UserError("malformed", field="envelope")
-    found = store.row("SELECT public_key FROM seat WHERE id = ?", [seat.id])
-    if found is None or not found["public_key"]:
+    public_key = device_key(store, seat.id)  # checked again in the batch: _check_binding
+    if public_key is None:
         raise UserError("no_device_key")
     try:
-        body = verify(load_public_key(found["public_key"]), envelope)
+        body = verify(load_public_key(public_key), envelope)
     except ValueError:
         raise UserError("bad_signature") from None
     if body.get("type") not in ENVELOPE_TYPES[act]:
@@ -519,7 +534,7 @@ def _body(store: Store, seat: Seat, payload: object, act: str) -> tuple[dict, di
         raise UserError("malformed", field="nonce") from None
     if len(nonce) < 12:
         raise UserError("malformed", field="nonce")
-    return envelope, body, found["public_key"]
+    return envelope, body, public_key
 
 
 def _check_binding(

@@ -361,6 +361,36 @@ def off_the_hub(call: Callable[[], T]) -> T:
     return call()
 
 
+class Remembered:
+    """Values read from the database and kept in memory, for reads that every socket event
+    makes first (the seat behind a credential, its device key): each would otherwise wait
+    for the store's lock, which a batch holds while its COMMIT runs in a thread, and so
+    put its event at the back of the hub's queue (docs/performance.md, section 14).
+
+    Whoever changes what it holds calls ``forget`` inside that change's transaction. A
+    value is kept only if no ``forget`` came after its read began (``generation``), so a
+    read from before a change can never hide it once committed. Absent rows are not kept:
+    guessing at credentials fills nothing."""
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+        self.generation = 0  # read it before the read whose result ``keep`` gets
+
+    def get(self, key: Any) -> Any:
+        return self._values.get(key)
+
+    def keep(self, generation: int, key: Any, value: Any) -> None:
+        with self._lock:
+            if generation == self.generation:
+                self._values[key] = value
+
+    def forget(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._values = {}
+
+
 @dataclass
 class _Job:
     """One submission waiting for its batch: its work, then its outcome."""
@@ -412,6 +442,7 @@ class Store:
         # The server's signing key (set by the app) and each event's Merkle tree cache.
         self.server_key: Any = None
         self.trees: dict[int, Any] = {}
+        self.seats = Remembered()  # enrolment: by credential digest, and device keys
         with self._lock:
             found = (
                 conn.execute(

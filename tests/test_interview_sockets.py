@@ -18,11 +18,14 @@ from flask import Flask, request
 from flask_socketio import SocketIOTestClient
 
 from kiosk_server import interview
+from kiosk_server.enrolment import authenticate_seat, enrol_seat, issue_seat
 from kiosk_server.events import create_event
-from kiosk_server.live import event_id, socketio, store
+from kiosk_server.live import event_id, socketio, store, token_key
+from kiosk_server.storage import Remembered
 from rater_client.client import Device, binding, sealed_sheet
 from seal.record import receipt_holds
 from seal.signing import b64u, load_public_key, sign, verify
+from seal.tokens import digest
 
 from .conftest import PASSWORD, SCREENS, Event, screen, sheet, sign_in
 from .conftest import received as settled
@@ -501,6 +504,41 @@ def test_reissuing_a_seat_cuts_off_the_old_device(room: Room, app: Flask) -> Non
     assert new.client.is_connected("/rater")
     assert new.commit(sheet())["ok"]  # the new tablet scores the same seat
     assert new.view()["round"]["id"] == round_id
+
+
+def test_reissuing_a_seat_forgets_the_credential_and_key_remembered_for_it(
+    app: Flask, event: Event
+) -> None:
+    """Every socket event finds its seat and device key in memory (``Store.seats``); a
+    re-issue must make the old ones unknown at once, not when the memory is next read."""
+    st = store(app)
+    device = Device()
+    credential, seat = enrol_seat(st, event.token("A", 1), device.public_key)
+    assert authenticate_seat(st, credential) == seat  # read from the database, then kept
+    assert st.seats.get(("credential", digest(credential))) == seat
+    assert authenticate_seat(st, credential) == seat
+    assert interview.device_key(st, seat.id) == device.public_key
+    issue_seat(st, token_key(app), seat.id, "test")
+    assert authenticate_seat(st, credential) is None
+    assert interview.device_key(st, seat.id) is None
+    assert (
+        authenticate_seat(st, "x" * 32) is None
+        and st.seats.get(("credential", digest("x" * 32))) is None
+    )
+
+
+def test_a_value_read_before_a_change_is_never_kept_after_it() -> None:
+    """``Remembered.keep`` takes the generation read before the read: a ``forget`` in
+    between (a change committing meanwhile) drops the older value."""
+    seats = Remembered()
+    before = seats.generation
+    seats.forget()  # a re-issue while a read was under way
+    seats.keep(before, "k", "old")
+    assert seats.get("k") is None
+    seats.keep(seats.generation, "k", "new")
+    assert seats.get("k") == "new"
+    seats.forget()
+    assert seats.get("k") is None
 
 
 # --- bad input, forged and replayed envelopes ---------------------------------------------------
