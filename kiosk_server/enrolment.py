@@ -112,21 +112,19 @@ def authenticate_seat(store: Store, credential: object) -> Seat | None:
     enrolled or re-issued: ``Store.seats``)."""
     if not isinstance(credential, str) or not 10 <= len(credential) <= 100:
         return None
-    key = ("credential", digest(credential))
-    known = store.seats.get(key)
-    if known is not None:
-        return known  # type: ignore[no-any-return]
-    generation = store.seats.generation
-    found = store.row(
-        "SELECT seat.*, room.event_id FROM seat JOIN room ON room.id = seat.room_id"
-        " WHERE seat.credential_digest = ?",
-        [key[1]],
-    )
-    if found is None:
-        return None
-    seat = Seat(found["id"], found["room_id"], found["event_id"], found["number"])
-    store.seats.keep(generation, key, seat)
-    return seat
+    credential_digest = digest(credential)
+
+    def load() -> Seat | None:
+        found = store.row(
+            "SELECT seat.*, room.event_id FROM seat JOIN room ON room.id = seat.room_id"
+            " WHERE seat.credential_digest = ?",
+            [credential_digest],
+        )
+        if found is None:
+            return None
+        return Seat(found["id"], found["room_id"], found["event_id"], found["number"])
+
+    return store.seats.read(("credential", credential_digest), load)  # type: ignore[no-any-return]
 
 
 def issue_observer(

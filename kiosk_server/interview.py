@@ -492,16 +492,12 @@ ENVELOPE_TYPES = {"commit": ("commitment", "recusal"), "reveal": ("opening",)}
 def device_key(store: Store, seat_id: int) -> str | None:
     """The public key of the device enrolled on a seat, or None (kept in memory until a
     seat is enrolled or re-issued: ``Store.seats``)."""
-    key = ("device_key", seat_id)
-    known = store.seats.get(key)
-    if known is not None:
-        return known  # type: ignore[no-any-return]
-    generation = store.seats.generation
-    found = store.row("SELECT public_key FROM seat WHERE id = ?", [seat_id])
-    if found is None or not found["public_key"]:
-        return None
-    store.seats.keep(generation, key, found["public_key"])
-    return found["public_key"]  # type: ignore[no-any-return]
+
+    def load() -> str | None:
+        found = store.row("SELECT public_key FROM seat WHERE id = ?", [seat_id])
+        return found["public_key"] if found is not None and found["public_key"] else None
+
+    return store.seats.read(("device_key", seat_id), load)  # type: ignore[no-any-return]
 
 
 def _body(store: Store, seat: Seat, payload: object, act: str) -> tuple[dict, dict, str]:

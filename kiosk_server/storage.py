@@ -390,6 +390,17 @@ class Remembered:
             self.generation += 1
             self._values = {}
 
+    def read(self, key: Any, load: Callable[[], Any]) -> Any:
+        """The value kept under ``key``, else ``load()``'s, kept unless it is None."""
+        known = self.get(key)
+        if known is not None:
+            return known
+        generation = self.generation
+        value = load()
+        if value is not None:
+            self.keep(generation, key, value)
+        return value
+
 
 @dataclass
 class _Job:
