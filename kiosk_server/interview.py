@@ -1045,22 +1045,33 @@ class RoomCache:
         self.rooms: dict[tuple[str, int, int, int], dict[str, Any]] = {}
         self.views: dict[tuple[str, int], dict[str, Any]] = {}  # (kind, event) -> view
         self.changed: set[int] | None = None  # None: rebuild every room
+        self.queues: set[int] | None = None  # of those, the rooms whose queue changed
         # room id -> (a room as kept above, its seats, those online, the two laid together)
         self.marked: dict[
             int, tuple[dict[str, Any], frozenset[int], frozenset[int], dict[str, Any]]
         ] = {}
 
-    def note(self, room_id: int | None) -> None:
-        """An act changed ``room_id`` (None: any room)."""
+    def note(self, room_id: int | None, queue: bool = True) -> None:
+        """An act changed ``room_id`` (None: any room). ``queue`` False: it changed only
+        a seat's mark or presence, not the room's queue as the check-in desk shows it
+        (who waits, who is inside and in what state, the finished rounds): a commitment
+        that left its round open, an opening that was not its round's last, a tablet
+        coming or going. At 150 scores a second those are nearly every act, and each
+        had the desk's picture of its room read again for nothing."""
         if room_id is None:
-            self.changed = None
-        elif self.changed is not None:
+            self.changed = self.queues = None
+            return
+        if self.changed is not None:
             self.changed.add(room_id)
+        if queue and self.queues is not None:
+            self.queues.add(room_id)
 
-    def take(self) -> set[int] | None:
-        """The rooms to rebuild now; changes from here on are noted for the next push."""
-        changed, self.changed = self.changed, set()
-        return changed
+    def take(self) -> tuple[set[int] | None, set[int] | None]:
+        """The rooms to rebuild now, and those of them whose queue changed; changes from
+        here on are noted for the next push."""
+        taken = (self.changed, self.queues)
+        self.changed, self.queues = set(), set()
+        return taken
 
     def room(
         self,

@@ -124,10 +124,11 @@ class Pushes:
         # deliver an older view after a newer one (the last one sent is the latest).
         self.tablets = threading.Lock()
 
-    def request(self, app: Flask, room_id: int | None = None) -> None:
-        """A change was committed in ``room_id`` (None: in any room, or in none)."""
+    def request(self, app: Flask, room_id: int | None = None, queue: bool = True) -> None:
+        """A change was committed in ``room_id`` (None: in any room, or in none); ``queue``
+        as ``RoomCache.note`` takes it."""
         with self._lock:
-            self.rooms.note(room_id)
+            self.rooms.note(room_id, queue)
             if self._due:
                 return  # the scheduled push is built after this change: it carries it
             self._due = True
@@ -142,11 +143,11 @@ class Pushes:
             self._building.acquire()
             with self._lock:
                 self._due = False  # changes from here on need a push of their own
-                changed = self.rooms.take()
+                changed, queues = self.rooms.take()
                 self.seq += 1
                 seq = self.seq
             try:
-                _push_screens(app, self.rooms, changed, seq)
+                _push_screens(app, self.rooms, changed, queues, seq)
             except BaseException:
                 with self._lock:
                     self.rooms.note(None)  # a room it did not rebuild may have changed
@@ -210,11 +211,16 @@ def snapshot_at_connect(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _push_screens(
-    app: Flask, rooms: interview.RoomCache, changed: set[int] | None, seq: int
+    app: Flask,
+    rooms: interview.RoomCache,
+    changed: set[int] | None,
+    queues: set[int] | None,
+    seq: int,
 ) -> None:
     """Build and send the board, the console (and its results), the check-in view and
-    each clerk device's own view, fresh but for the rooms not ``changed``; the board,
-    console and check-in views carry only the ``changed`` rooms."""
+    each clerk device's own view, fresh but for the rooms not ``changed``; the board and
+    console carry only the ``changed`` rooms, the check-in view only those whose
+    ``queues`` changed, and is not sent when none did."""
     ev = event_id(app)
     if ev is None:
         return
@@ -237,8 +243,11 @@ def _push_screens(
     settled = results.settled_by_room_acts
     organiser = rooms.view("results", ev, changed, organiser_results, settled)
     sio.emit("results", organiser, to=f"event:{ev}", namespace="/organiser")
-    desk = checkin_view(st, ev, cache=rooms, changed=changed)
-    sio.emit("checkin", screen_snapshot(desk, seq, changed), to=f"event:{ev}", namespace="/checkin")
+    if queues is None or queues:
+        desk = checkin_view(st, ev, cache=rooms, changed=queues)
+        sio.emit(
+            "checkin", screen_snapshot(desk, seq, queues), to=f"event:{ev}", namespace="/checkin"
+        )
     # Each clerk device hears only its own view (the second entry is blind to the first).
     for clerk in st.rows(
         "SELECT * FROM observer WHERE event_id = ? AND role = 'clerk' AND revoked = 0"
@@ -248,14 +257,20 @@ def _push_screens(
         sio.emit("clerk", snapshot(clerk, app), to=f"clerk:{clerk['id']}", namespace="/clerk")
 
 
-def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool = True) -> None:
+def publish(
+    app: Flask | None = None,
+    room_id: int | None = None,
+    tablets: bool = True,
+    queue: bool = True,
+) -> None:
     """Push fresh snapshots: the board to observers, the console to organisers (both
     coalesced, see ``Pushes``), and, when ``tablets``, each tablet of ``room_id`` (every
     room when None) its own view, at once.
 
     Call it after every committed change, naming the one room the change touched, or
     ``room_id=None`` when it may have touched others too: the screens' push reads
-    again only the rooms so named."""
+    again only the rooms so named. ``queue=False`` says the change left that room's
+    queue at the check-in desk as it was (``RoomCache.note``)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     ev = event_id(app)
     if ev is None:
@@ -276,7 +291,7 @@ def publish(app: Flask | None = None, room_id: int | None = None, tablets: bool 
             for seats in rooms.values():
                 for seat, view in zip(seats, interview.rater_views(st, seats), strict=True):
                     sio.emit("state", view, to=f"seat:{seat.id}", namespace="/rater")
-    pushes(app).request(app, room_id)
+    pushes(app).request(app, room_id, queue)
 
 
 class WholeWrites:

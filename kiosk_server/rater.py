@@ -139,13 +139,13 @@ class Live(Audience):
         # cannot reach this tablet before the older view built here.
         with pushes().tablets:
             emit("state", interview.rater_view(store(), seat))
-        # The console's online flags; no tablet view changed.
-        publish(room_id=seat.room_id, tablets=False)
+        # The console's online flags; no tablet view nor queue changed.
+        publish(room_id=seat.room_id, tablets=False, queue=False)
 
     def on_disconnect(self, reason: Any = None) -> None:
         who = self.forget()
         presence().leave(request.sid)  # type: ignore[attr-defined]
-        publish(room_id=None if who is None else who[0].room_id, tablets=False)
+        publish(room_id=None if who is None else who[0].room_id, tablets=False, queue=False)
 
     @guarded("sync")
     def on_sync(self, *args: Any) -> dict[str, Any]:
@@ -176,9 +176,11 @@ class Live(Audience):
             raise UserError("malformed")
         seat = self.seat()
         ack = interview.commit(store(), seat, args[0])
-        # The tablets' views change only when the round closes; until then the ack is all
-        # the sender needs (it marks its sheet sent), and the screens get their tick.
-        publish(room_id=seat.room_id, tablets=ack["round_closed"])
+        # The tablets' views and the room's queue change only when the round closes; until
+        # then the ack is all the sender needs (it marks its sheet sent), and the screens
+        # get their tick.
+        closed = ack["round_closed"]
+        publish(room_id=seat.room_id, tablets=closed, queue=closed)
         return ack
 
     @guarded("reveal")
@@ -193,8 +195,9 @@ class Live(Audience):
             interview.record_refused_opening(store(), err)
             publish(room_id=seat.room_id)
             return err.payload(self.lang())
-        # The tablets' views change only when this opening publishes the result. Asking
-        # the round's state instead would have every opening committed in the same batch
-        # as the last one push the whole room again.
-        publish(room_id=seat.room_id, tablets=ack.pop("finished", False))
+        # The tablets' views and the room's queue change only when this opening publishes
+        # the result. Asking the round's state instead would have every opening committed
+        # in the same batch as the last one push the whole room again.
+        finished = ack.pop("finished", False)
+        publish(room_id=seat.room_id, tablets=finished, queue=finished)
         return ack

@@ -50,6 +50,7 @@ class Tablet:
     def __init__(self, client: SocketIOTestClient, device: Device, server_key: Any) -> None:
         self.client, self.device, self.server_key = client, device, server_key
         self.openings: dict[int, dict[str, Any]] = {}
+        self.credential = ""  # set by Room.enrol
 
     def view(self) -> dict[str, Any]:
         ack = self.client.emit("sync", {}, namespace="/rater", callback=True)
@@ -137,6 +138,7 @@ class Room:
         body = response.json
         client = self._client("/rater", auth={"credential": body["credential"], "lang": lang})
         tablet = Tablet(client, device, load_public_key(body["server_key"]))
+        tablet.credential = body["credential"]
         self.tablets[(room, number)] = tablet
         return tablet
 
@@ -861,6 +863,46 @@ def test_the_screens_kept_views_follow_every_act_that_changes_them(room: Room, a
     room.reveal_all(round_id)
     shown, queue = pushed_equal_fresh()
     assert [f["round_id"] for f in queue["finished"]] == [round_id]
+
+
+def test_the_check_in_desk_hears_only_of_changes_to_a_rooms_queue(room: Room, app: Flask) -> None:
+    """A commitment that leaves its round open, an opening that is not the round's last
+    and a tablet coming or going change a seat's mark, not who waits or who is inside:
+    the board hears of them, the check-in desk does not (``RoomCache.note``). Its
+    picture still equals one built afresh, and the round's close reaches it."""
+    from kiosk_server.checkin import checkin_view
+
+    from .test_ceremony import checkin_client
+
+    desk = checkin_client(app, room.event, room)
+    first, second = room.enrol("A", 1), room.enrol("A", 2)
+    room_a = next(r for r in last(desk, "/checkin", "checkin")["rooms"] if r["code"] == "A")
+    number = room_a["not_arrived"][0]["draw_number"]
+    assert desk.emit("arrive", {"draw_number": number}, namespace="/checkin", callback=True)["ok"]
+    round_id = room.start_round("A")
+    late = room.enrol("A", 3)  # after the round opened: not seated in it
+    received(desk, "/checkin")
+    received(room.observer, "/observer")
+
+    def heard(client: SocketIOTestClient, namespace: str, name: str) -> int:
+        return sum(m["name"] == name for m in received(client, namespace))
+
+    ack = first.commit(sheet())
+    assert ack["ok"] and not ack["round_closed"]
+    late.client.disconnect("/rater")  # goes, and comes back
+    late.client.connect("/rater", auth={"credential": late.credential})
+    assert late.client.is_connected("/rater")
+    assert heard(room.observer, "/observer", "board") >= 1
+    assert heard(desk, "/checkin", "checkin") == 0
+    assert second.commit(sheet())["round_closed"]  # the last one in: the round closes
+    assert last(desk, "/checkin", "checkin") == checkin_view(store(app), room.event.id)
+    assert first.reveal(round_id)["ok"]
+    assert heard(room.observer, "/observer", "board") >= 1
+    assert heard(desk, "/checkin", "checkin") == 0
+    assert second.reveal(round_id)["ok"]  # the result is out
+    queue = last(desk, "/checkin", "checkin")
+    assert queue == checkin_view(store(app), room.event.id)
+    assert [f["round_id"] for r in queue["rooms"] for f in r["finished"]] == [round_id]
 
 
 def test_a_kept_room_gets_its_online_flags_again_only_when_a_seat_comes_or_goes() -> None:
