@@ -967,6 +967,19 @@ def room_status(db: sqlite_utils.Database, room: dict[str, Any], threshold: int)
     }
 
 
+def seat_marks(db: sqlite_utils.Database, kept: dict[str, Any]) -> dict[str, Any]:
+    """A room as ``room_status`` built it, with its seats' marks read again: all that an
+    act noted ``seats_only`` changes (``RoomCache.note``). The round, the queue and the
+    finished rounds are taken as kept; any act that changes them rebuilds the room."""
+    current = kept["round"]
+    status = {} if current is None else _seat_status(db, current)
+    seats = [
+        {**seat, "status": status.get(seat["id"], "not_seated" if status else None)}
+        for seat in kept["seats"]
+    ]
+    return {**kept, "seats": seats}
+
+
 def published_names(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, str]:
     """Draw number -> name, for screens after the interviews have ended."""
     return {
@@ -1045,32 +1058,32 @@ class RoomCache:
         self.rooms: dict[tuple[str, int, int, int], dict[str, Any]] = {}
         self.views: dict[tuple[str, int], dict[str, Any]] = {}  # (kind, event) -> view
         self.changed: set[int] | None = None  # None: rebuild every room
-        self.queues: set[int] | None = None  # of those, the rooms whose queue changed
+        self.whole: set[int] | None = None  # of those, rooms changed beyond seats' marks
         # room id -> (a room as kept above, its seats, those online, the two laid together)
         self.marked: dict[
             int, tuple[dict[str, Any], frozenset[int], frozenset[int], dict[str, Any]]
         ] = {}
 
-    def note(self, room_id: int | None, queue: bool = True) -> None:
-        """An act changed ``room_id`` (None: any room). ``queue`` False: it changed only
-        a seat's mark or presence, not the room's queue as the check-in desk shows it
-        (who waits, who is inside and in what state, the finished rounds): a commitment
-        that left its round open, an opening that was not its round's last, a tablet
-        coming or going. At 150 scores a second those are nearly every act, and each
-        had the desk's picture of its room read again for nothing."""
+    def note(self, room_id: int | None, seats_only: bool = False) -> None:
+        """An act changed ``room_id`` (None: any room). ``seats_only``: it changed only a
+        seat's mark or presence there (a commitment that left its round open, an opening
+        that was not its round's last, a tablet coming or going), not its round, its
+        queue or its finished rounds. At 150 scores a second nearly every act is such
+        a one, and each had its room read whole again for the board and the check-in
+        desk, which shows no seats at all."""
         if room_id is None:
-            self.changed = self.queues = None
+            self.changed = self.whole = None
             return
         if self.changed is not None:
             self.changed.add(room_id)
-        if queue and self.queues is not None:
-            self.queues.add(room_id)
+        if not seats_only and self.whole is not None:
+            self.whole.add(room_id)
 
     def take(self) -> tuple[set[int] | None, set[int] | None]:
-        """The rooms to rebuild now, and those of them whose queue changed; changes from
-        here on are noted for the next push."""
-        taken = (self.changed, self.queues)
-        self.changed, self.queues = set(), set()
+        """The rooms changed, and those of them changed beyond their seats' marks; changes
+        from here on are noted for the next push."""
+        taken = (self.changed, self.whole)
+        self.changed, self.whole = set(), set()
         return taken
 
     def room(
@@ -1081,12 +1094,20 @@ class RoomCache:
         room: dict[str, Any],
         threshold: int,
         changed: set[int] | None,
+        whole: set[int] | None = None,
+        refresh: Callable[[sqlite_utils.Database, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """``build(db, room, threshold)``, built again only if the room is ``changed``."""
+        """``build(db, room, threshold)``, built again only if the room is ``changed``; with
+        a ``refresh``, a room changed only in its seats' marks (not in ``whole``) is kept
+        with them read again (``refresh(db, kept)``)."""
         key = (kind, room["event_id"], room["id"], threshold)
         found = self.rooms.get(key)
-        if found is None or changed is None or room["id"] in changed:
+        if found is not None and changed is not None and room["id"] not in changed:
+            return found
+        if found is None or refresh is None or whole is None or room["id"] in whole:
             found = self.rooms[key] = build(db, room, threshold)
+        else:
+            found = self.rooms[key] = refresh(db, found)
         return found
 
     def view(
@@ -1129,10 +1150,12 @@ def board(
     online: set[int] | None = None,
     cache: RoomCache | None = None,
     changed: set[int] | None = None,
+    whole: set[int] | None = None,
 ) -> dict[str, Any]:
     """Every room of the event: the observer board, or with ``organiser`` the console's
     richer board (the observer board is picked out of it: ``observer_board``). With a
-    ``cache`` only the ``changed`` rooms are read again (``RoomCache``)."""
+    ``cache`` only the ``changed`` rooms are read again (``RoomCache``), and of those
+    only the seats' marks unless the room is in ``whole`` too."""
     with store.read() as db:
         event = event_row(db, event_id)
         threshold = event["drop_threshold"]
@@ -1141,7 +1164,8 @@ def board(
             _online(room_status(db, room, threshold), online)
             if cache is None
             else cache.online(
-                cache.room("status", room_status, db, room, threshold, changed), online
+                cache.room("status", room_status, db, room, threshold, changed, whole, seat_marks),
+                online,
             )
             for room in db.query("SELECT * FROM room WHERE event_id = ? ORDER BY code", [event_id])
         ]

@@ -124,11 +124,11 @@ class Pushes:
         # deliver an older view after a newer one (the last one sent is the latest).
         self.tablets = threading.Lock()
 
-    def request(self, app: Flask, room_id: int | None = None, queue: bool = True) -> None:
-        """A change was committed in ``room_id`` (None: in any room, or in none); ``queue``
-        as ``RoomCache.note`` takes it."""
+    def request(self, app: Flask, room_id: int | None = None, seats_only: bool = False) -> None:
+        """A change was committed in ``room_id`` (None: in any room, or in none); for
+        ``seats_only`` see ``RoomCache.note``."""
         with self._lock:
-            self.rooms.note(room_id, queue)
+            self.rooms.note(room_id, seats_only)
             if self._due:
                 return  # the scheduled push is built after this change: it carries it
             self._due = True
@@ -143,11 +143,11 @@ class Pushes:
             self._building.acquire()
             with self._lock:
                 self._due = False  # changes from here on need a push of their own
-                changed, queues = self.rooms.take()
+                changed, whole = self.rooms.take()
                 self.seq += 1
                 seq = self.seq
             try:
-                _push_screens(app, self.rooms, changed, queues, seq)
+                _push_screens(app, self.rooms, changed, whole, seq)
             except BaseException:
                 with self._lock:
                     self.rooms.note(None)  # a room it did not rebuild may have changed
@@ -214,19 +214,22 @@ def _push_screens(
     app: Flask,
     rooms: interview.RoomCache,
     changed: set[int] | None,
-    queues: set[int] | None,
+    whole: set[int] | None,
     seq: int,
 ) -> None:
     """Build and send the board, the console (and its results), the check-in view and
-    each clerk device's own view, fresh but for the rooms not ``changed``; the board and
-    console carry only the ``changed`` rooms, the check-in view only those whose
-    ``queues`` changed, and is not sent when none did."""
+    each clerk device's own view, fresh but for the rooms not ``changed`` (and of those
+    not changed ``whole``, but for their seats' marks); the board and console carry only
+    the ``changed`` rooms. The check-in desk shows no seats: its view carries only the
+    rooms changed ``whole``, and is not sent when there are none."""
     ev = event_id(app)
     if ev is None:
         return
     sio, st = socketio(app), store(app)
     online = presence(app).online()
-    console = interview.board(st, ev, organiser=True, online=online, cache=rooms, changed=changed)
+    console = interview.board(
+        st, ev, organiser=True, online=online, cache=rooms, changed=changed, whole=whole
+    )
     console = screen_snapshot(console, seq, changed)
     board = screen_snapshot(interview.observer_board(console), seq, changed)
     sio.emit("board", board, to=f"event:{ev}", namespace="/observer")
@@ -243,10 +246,10 @@ def _push_screens(
     settled = results.settled_by_room_acts
     organiser = rooms.view("results", ev, changed, organiser_results, settled)
     sio.emit("results", organiser, to=f"event:{ev}", namespace="/organiser")
-    if queues is None or queues:
-        desk = checkin_view(st, ev, cache=rooms, changed=queues)
+    if whole is None or whole:
+        desk = checkin_view(st, ev, cache=rooms, changed=whole)
         sio.emit(
-            "checkin", screen_snapshot(desk, seq, queues), to=f"event:{ev}", namespace="/checkin"
+            "checkin", screen_snapshot(desk, seq, whole), to=f"event:{ev}", namespace="/checkin"
         )
     # Each clerk device hears only its own view (the second entry is blind to the first).
     for clerk in st.rows(
@@ -261,7 +264,7 @@ def publish(
     app: Flask | None = None,
     room_id: int | None = None,
     tablets: bool = True,
-    queue: bool = True,
+    seats_only: bool = False,
 ) -> None:
     """Push fresh snapshots: the board to observers, the console to organisers (both
     coalesced, see ``Pushes``), and, when ``tablets``, each tablet of ``room_id`` (every
@@ -269,8 +272,8 @@ def publish(
 
     Call it after every committed change, naming the one room the change touched, or
     ``room_id=None`` when it may have touched others too: the screens' push reads
-    again only the rooms so named. ``queue=False`` says the change left that room's
-    queue at the check-in desk as it was (``RoomCache.note``)."""
+    again only the rooms so named, and of a room named ``seats_only`` (the change touched
+    only a seat's mark or presence: ``RoomCache.note``) only its seats' marks."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     ev = event_id(app)
     if ev is None:
@@ -291,7 +294,7 @@ def publish(
             for seats in rooms.values():
                 for seat, view in zip(seats, interview.rater_views(st, seats), strict=True):
                     sio.emit("state", view, to=f"seat:{seat.id}", namespace="/rater")
-    pushes(app).request(app, room_id, queue)
+    pushes(app).request(app, room_id, seats_only)
 
 
 class WholeWrites:

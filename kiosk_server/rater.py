@@ -139,13 +139,14 @@ class Live(Audience):
         # cannot reach this tablet before the older view built here.
         with pushes().tablets:
             emit("state", interview.rater_view(store(), seat))
-        # The console's online flags; no tablet view nor queue changed.
-        publish(room_id=seat.room_id, tablets=False, queue=False)
+        # The console's online flags; no tablet view changed, nor anything but seats.
+        publish(room_id=seat.room_id, tablets=False, seats_only=True)
 
     def on_disconnect(self, reason: Any = None) -> None:
         who = self.forget()
         presence().leave(request.sid)  # type: ignore[attr-defined]
-        publish(room_id=None if who is None else who[0].room_id, tablets=False, queue=False)
+        room_id = None if who is None else who[0].room_id
+        publish(room_id=room_id, tablets=False, seats_only=True)
 
     @guarded("sync")
     def on_sync(self, *args: Any) -> dict[str, Any]:
@@ -176,11 +177,11 @@ class Live(Audience):
             raise UserError("malformed")
         seat = self.seat()
         ack = interview.commit(store(), seat, args[0])
-        # The tablets' views and the room's queue change only when the round closes; until
-        # then the ack is all the sender needs (it marks its sheet sent), and the screens
-        # get their tick.
+        # The tablets' views (and the room beyond its seats' marks) change only when the
+        # round closes; until then the ack is all the sender needs (it marks its sheet
+        # sent), and the screens get their tick.
         closed = ack["round_closed"]
-        publish(room_id=seat.room_id, tablets=closed, queue=closed)
+        publish(room_id=seat.room_id, tablets=closed, seats_only=not closed)
         return ack
 
     @guarded("reveal")
@@ -195,9 +196,9 @@ class Live(Audience):
             interview.record_refused_opening(store(), err)
             publish(room_id=seat.room_id)
             return err.payload(self.lang())
-        # The tablets' views and the room's queue change only when this opening publishes
-        # the result. Asking the round's state instead would have every opening committed
-        # in the same batch as the last one push the whole room again.
+        # The tablets' views (and the room beyond its seats' marks) change only when this
+        # opening publishes the result. Asking the round's state instead would have every
+        # opening committed in the same batch as the last one push the whole room again.
         finished = ack.pop("finished", False)
-        publish(room_id=seat.room_id, tablets=finished, queue=finished)
+        publish(room_id=seat.room_id, tablets=finished, seats_only=not finished)
         return ack

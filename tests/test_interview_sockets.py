@@ -20,7 +20,7 @@ from flask_socketio import SocketIOTestClient
 from kiosk_server import interview
 from kiosk_server.enrolment import authenticate_seat, enrol_seat, issue_seat
 from kiosk_server.events import create_event
-from kiosk_server.live import event_id, socketio, store, token_key
+from kiosk_server.live import event_id, presence, socketio, store, token_key
 from kiosk_server.storage import Remembered
 from rater_client.client import Device, binding, sealed_sheet
 from seal.record import receipt_holds
@@ -865,11 +865,14 @@ def test_the_screens_kept_views_follow_every_act_that_changes_them(room: Room, a
     assert [f["round_id"] for f in queue["finished"]] == [round_id]
 
 
-def test_the_check_in_desk_hears_only_of_changes_to_a_rooms_queue(room: Room, app: Flask) -> None:
+def test_acts_that_change_only_seats_marks_have_only_those_read_again(
+    room: Room, app: Flask
+) -> None:
     """A commitment that leaves its round open, an opening that is not the round's last
-    and a tablet coming or going change a seat's mark, not who waits or who is inside:
-    the board hears of them, the check-in desk does not (``RoomCache.note``). Its
-    picture still equals one built afresh, and the round's close reaches it."""
+    and a tablet coming or going change a seat's mark, not the round, who waits or who
+    is inside (``RoomCache.note``, ``seats_only``): the board has its seats' marks read
+    again and still equals one built afresh; the check-in desk, which shows no seats,
+    hears nothing of them, and the round's close and result reach it."""
     from kiosk_server.checkin import checkin_view
 
     from .test_ceremony import checkin_client
@@ -887,22 +890,73 @@ def test_the_check_in_desk_hears_only_of_changes_to_a_rooms_queue(room: Room, ap
     def heard(client: SocketIOTestClient, namespace: str, name: str) -> int:
         return sum(m["name"] == name for m in received(client, namespace))
 
+    def board_is_fresh() -> None:
+        assert last(room.observer, "/observer", "board") == interview.board(
+            store(app), room.event.id
+        )
+        shown = last(room.organiser, "/organiser", "console")
+        online = presence(app).online()
+        assert shown == interview.board(store(app), room.event.id, True, online)
+
     ack = first.commit(sheet())
     assert ack["ok"] and not ack["round_closed"]
+    assert room.board_room("A")["seats"][0]["status"] == "submitted"
+    board_is_fresh()
     late.client.disconnect("/rater")  # goes, and comes back
     late.client.connect("/rater", auth={"credential": late.credential})
     assert late.client.is_connected("/rater")
-    assert heard(room.observer, "/observer", "board") >= 1
+    board_is_fresh()
     assert heard(desk, "/checkin", "checkin") == 0
     assert second.commit(sheet())["round_closed"]  # the last one in: the round closes
     assert last(desk, "/checkin", "checkin") == checkin_view(store(app), room.event.id)
     assert first.reveal(round_id)["ok"]
-    assert heard(room.observer, "/observer", "board") >= 1
+    assert room.board_room("A")["seats"][0]["status"] == "revealed"
+    board_is_fresh()
     assert heard(desk, "/checkin", "checkin") == 0
     assert second.reveal(round_id)["ok"]  # the result is out
     queue = last(desk, "/checkin", "checkin")
     assert queue == checkin_view(store(app), room.event.id)
     assert [f["round_id"] for r in queue["rooms"] for f in r["finished"]] == [round_id]
+
+
+def test_a_kept_room_is_built_again_only_when_changed_beyond_its_seats_marks() -> None:
+    """``RoomCache.room``: a room not changed is kept; one noted ``seats_only`` is kept with
+    its seats' marks read again; one noted otherwise, or any room after an act naming
+    none, is built again; a screen passed no ``refresh`` builds every changed room."""
+    cache = interview.RoomCache()
+    calls: list[str] = []
+
+    def build(db: Any, room: dict[str, Any], threshold: int) -> dict[str, Any]:
+        calls.append(f"build {room['id']}")
+        return {"id": room["id"], "built": len(calls)}
+
+    def refresh(db: Any, kept: dict[str, Any]) -> dict[str, Any]:
+        calls.append(f"refresh {kept['id']}")
+        return {**kept, "marks": len(calls)}
+
+    rooms = [{"id": 1, "event_id": 9}, {"id": 2, "event_id": 9}]
+
+    def push(kind: str = "status", marks: bool = True) -> list[str]:
+        calls.clear()
+        changed, whole = cache.take()
+        for room in rooms:
+            cache.room(kind, build, None, room, 5, changed, whole, refresh if marks else None)
+        return calls
+
+    assert push() == ["build 1", "build 2"]  # nothing kept yet (and changed is None)
+    assert push() == []
+    cache.note(1, seats_only=True)
+    cache.note(2)
+    assert push() == ["refresh 1", "build 2"]
+    cache.note(2, seats_only=True)
+    cache.note(2)  # the same room changed whole as well: built
+    assert push() == ["build 2"]
+    cache.note(1, seats_only=True)
+    cache.note(None)
+    assert push() == ["build 1", "build 2"]
+    assert push("queue", marks=False) == ["build 1", "build 2"]  # nothing kept of this kind
+    cache.note(1, seats_only=True)
+    assert push("queue", marks=False) == ["build 1"]
 
 
 def test_a_kept_room_gets_its_online_flags_again_only_when_a_seat_comes_or_goes() -> None:
