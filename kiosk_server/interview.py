@@ -534,11 +534,17 @@ def _body(store: Store, seat: Seat, payload: object, act: str) -> tuple[dict, di
 
 
 def _check_binding(
-    db: sqlite_utils.Database, seat: Seat, body: dict, round_row: dict[str, Any], key: str
+    db: sqlite_utils.Database,
+    seat: Seat,
+    body: dict,
+    round_row: dict[str, Any],
+    key: str,
+    nonce_taken: bool,
 ) -> None:
     """Refuse an envelope made for another event, room, seat, round, candidate or rubric,
-    or replayed (sequence not above the device's last one), or signed by a key that is no
-    longer the seat's (it was checked outside the write lock; a re-issue voids it)."""
+    or replayed (sequence not above the device's last one; a nonce already taken, as
+    ``_duplicate`` found), or signed by a key that is no longer the seat's (it was
+    checked outside the write lock; a re-issue voids it)."""
     expected = {
         "event": seat.event_id,
         "room": seat.room_id,
@@ -555,28 +561,22 @@ def _check_binding(
         raise UserError("not_authenticated")
     if body["seq"] <= last["last_seq"]:
         raise UserError("replayed", field="seq")
-    nonce = body["nonce"]
-    if _one(
-        db,
-        "SELECT 1 AS x FROM commitment WHERE seat_id = ? AND nonce = ?"
-        " UNION SELECT 1 FROM opening JOIN commitment c ON c.id = opening.commitment_id"
-        " WHERE c.seat_id = ? AND opening.nonce = ?",
-        [seat.id, nonce, seat.id, nonce],
-    ):
+    if nonce_taken:
         raise UserError("replayed", field="nonce")
 
 
 def _duplicate(
-    store: Store, db: sqlite_utils.Database, seat: Seat, envelope: dict, body: dict
-) -> dict[str, Any] | None:
+    store: Store, db: sqlite_utils.Database, seat: Seat, text: str, body: dict
+) -> tuple[dict[str, Any] | None, bool]:
     """The very same envelope sent again (a lost ack, a tablet's outbox re-sending after a
     reconnect or a server restart): answer it as the first time, marked ``duplicate``.
+    Returns that answer (None for any other envelope) and whether the nonce is taken.
 
     The idempotency key is the seat's nonce: ``commitment`` holds UNIQUE(seat_id, nonce)
     and ``opening`` UNIQUE(commitment_id), so a re-sent envelope can never be stored twice;
     looking it up by that key first is what lets the answer be the same even after the
-    round moved on. The same nonce in a *different* envelope is refused as ``replayed``."""
-    text = canonical(envelope).decode("utf-8")
+    round moved on. The same nonce in a *different* envelope is refused as ``replayed``.
+    ``text`` is the envelope as stored (``canonical``)."""
     found = _one(
         db,
         "SELECT round_id, kind, version, leaf, envelope FROM commitment"
@@ -593,7 +593,7 @@ def _duplicate(
         )
         kind = "opening"
     if found is None or found["envelope"] != text:
-        return None
+        return None, found is not None
     state = _one(db, "SELECT state FROM round WHERE id = ?", [found["round_id"]])
     ack = {
         "ok": True,
@@ -605,7 +605,7 @@ def _duplicate(
     }
     if kind != "opening":
         ack["version"] = found["version"]
-    return ack
+    return ack, True
 
 
 def _round_for(db: sqlite_utils.Database, seat: Seat, round_id: object) -> dict[str, Any]:
@@ -635,6 +635,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     one stays in the log); a recusal is final. Acknowledged only after COMMIT, with a
     receipt: the leaf, a signed head and the inclusion proof."""
     envelope, body, key = _body(store, seat, payload, "commit")
+    text = canonical(envelope).decode("utf-8")  # as stored; once, and outside the batch
     kind = "score" if body["type"] == "commitment" else "recusal"
     digest = body.get("commitment")
     if kind == "score" and not (
@@ -649,7 +650,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     def work(db: sqlite_utils.Database) -> dict[str, Any]:
         # In a batch, a re-sent envelope finds its first copy whether an earlier batch
         # committed it or an earlier job of this same batch has just written it.
-        duplicate = _duplicate(store, db, seat, envelope, body)
+        duplicate, nonce_taken = _duplicate(store, db, seat, text, body)
         if duplicate:
             return duplicate
         found = _round_for(db, seat, body["round"])
@@ -659,7 +660,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
             raise UserError("round_not_open")
         if found["paused"]:
             raise UserError("room_paused")
-        _check_binding(db, seat, body, found, key)
+        _check_binding(db, seat, body, found, key, nonce_taken)
         previous = _seat_latest(db, found["id"], seat.id)
         if previous and previous["kind"] == "recusal":
             raise UserError("already_submitted")
@@ -683,7 +684,7 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
                 kind,
                 digest if kind == "score" else None,
                 body["nonce"],
-                canonical(envelope).decode("utf-8"),
+                text,
                 leaf,
                 utcnow(),
             ],
@@ -714,9 +715,10 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
 def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
     """Take the opening of this seat's final commitment, once its round has closed."""
     envelope, body, key = _body(store, seat, payload, "reveal")
+    text = canonical(envelope).decode("utf-8")  # as stored; once, and outside the batch
 
     def work(db: sqlite_utils.Database) -> dict[str, Any]:
-        duplicate = _duplicate(store, db, seat, envelope, body)
+        duplicate, nonce_taken = _duplicate(store, db, seat, text, body)
         if duplicate:
             return duplicate
         found = _round_for(db, seat, body["round"])
@@ -724,7 +726,7 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
             raise UserError("round_not_revealing")
         if found["state"] == RoundState.CLOSED:
             raise UserError("round_closed")
-        _check_binding(db, seat, body, found, key)
+        _check_binding(db, seat, body, found, key, nonce_taken)
         latest = _seat_latest(db, found["id"], seat.id)
         if latest is None or latest["kind"] != "score":
             raise UserError("nothing_to_open")
@@ -740,7 +742,7 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
                 json.dumps(items),
                 total,
                 body["nonce"],
-                canonical(envelope).decode("utf-8"),
+                text,
                 leaf,
                 utcnow(),
             ],
