@@ -34,8 +34,9 @@ def _int(value: object) -> int:
     return value
 
 
-def mark_arrived(store: Store, event_id: int, draw_number: object, actor: str) -> None:
-    """Record that the candidate holding ``draw_number`` has arrived (once)."""
+def mark_arrived(store: Store, event_id: int, draw_number: object, actor: str) -> int | None:
+    """Record that the candidate holding ``draw_number`` has arrived (once). Returns the
+    candidate's room, the only one whose screens change (None if not yet placed)."""
     number = _int(draw_number)
     with store.write() as db:
         found = next(
@@ -53,10 +54,12 @@ def mark_arrived(store: Store, event_id: int, draw_number: object, actor: str) -
             raise UserError("already_arrived", n=number)
         db.execute("UPDATE candidate SET arrived_at = ? WHERE id = ?", [utcnow(), found["id"]])
         record(db, actor, "candidate_arrived", "accepted", event=event_id, draw_number=number)
+    return found["room_id"]  # type: ignore[no-any-return]
 
 
-def confirm_score(store: Store, event_id: int, round_id: object, actor: str) -> None:
-    """The candidate confirms the announced score (候分确认) on the check-in device."""
+def confirm_score(store: Store, event_id: int, round_id: object, actor: str) -> int:
+    """The candidate confirms the announced score (候分确认) on the check-in device.
+    Returns the round's room, the only one whose screens change."""
     with store.write() as db:
         found = next(
             iter(
@@ -84,6 +87,7 @@ def confirm_score(store: Store, event_id: int, round_id: object, actor: str) -> 
             round=found["id"],
             draw_number=found["draw_number"],
         )
+    return int(found["room_id"])
 
 
 def checkin_view(
@@ -215,8 +219,8 @@ class Live(Audience):
     @guarded("candidate_arrived")
     def on_arrive(self, *args: Any) -> dict[str, Any]:
         data = payload(args)
-        mark_arrived(store(), self.event() or 0, data.get("draw_number"), self.actor())
-        publish(tablets=False)
+        room_id = mark_arrived(store(), self.event() or 0, data.get("draw_number"), self.actor())
+        publish(room_id=room_id, tablets=False)
         return {"ok": True}
 
     @guarded("call_candidate")
@@ -230,6 +234,6 @@ class Live(Audience):
     @guarded("score_confirmed")
     def on_confirm(self, *args: Any) -> dict[str, Any]:
         data = payload(args)
-        confirm_score(store(), self.event() or 0, data.get("round_id"), self.actor())
-        publish(tablets=False)
+        room_id = confirm_score(store(), self.event() or 0, data.get("round_id"), self.actor())
+        publish(room_id=room_id, tablets=False)
         return {"ok": True}

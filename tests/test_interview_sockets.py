@@ -854,7 +854,7 @@ def test_the_screens_kept_views_follow_every_act_that_changes_them(room: Room, a
     assert shown["frozen"] is False and queue["inside"] is None
     number = queue["not_arrived"][0]["draw_number"]
     assert desk.emit("arrive", {"draw_number": number}, namespace="/checkin", callback=True)["ok"]
-    shown, queue = pushed_equal_fresh()
+    shown, queue = pushed_equal_fresh()  # the arrival names room B only
     assert [p["draw_number"] for p in queue["waiting"]] == [number]
     round_id = room.start_round("B")  # the first call, naming room B only
     shown, queue = pushed_equal_fresh()
@@ -863,6 +863,10 @@ def test_the_screens_kept_views_follow_every_act_that_changes_them(room: Room, a
     room.reveal_all(round_id)
     shown, queue = pushed_equal_fresh()
     assert [f["round_id"] for f in queue["finished"]] == [round_id]
+    assert queue["finished"][0]["confirmed"] is False
+    assert desk.emit("confirm", {"round_id": round_id}, namespace="/checkin", callback=True)["ok"]
+    shown, queue = pushed_equal_fresh()  # the confirmation names room B only
+    assert queue["finished"][0]["confirmed"] is True
 
 
 def test_acts_that_change_only_seats_marks_have_only_those_read_again(
