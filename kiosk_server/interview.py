@@ -916,6 +916,13 @@ def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) ->
     return status
 
 
+def _seat_mark(status: dict[int, str], seat_id: int) -> str | None:
+    """A seat's mark on the screens: its status in the current round, ``not_seated`` if
+    the round has seats and it is not one, None while there is nothing to mark (no round,
+    or one only called)."""
+    return status.get(seat_id, "not_seated" if status else None)
+
+
 def room_status(db: sqlite_utils.Database, room: dict[str, Any], threshold: int) -> dict[str, Any]:
     """One room as the console sees it (the observer board picks from it: ``OBSERVER_ROOM``),
     but for its seats' ``online`` flags, which ``board`` sets from the live presence."""
@@ -929,7 +936,7 @@ def room_status(db: sqlite_utils.Database, room: dict[str, Any], threshold: int)
             {
                 "number": s["number"],
                 "enrolled": s["credential_digest"] is not None,
-                "status": status.get(s["id"], "not_seated" if status else None),
+                "status": _seat_mark(status, s["id"]),
                 "id": s["id"],
             }
         )
@@ -975,10 +982,7 @@ def seat_marks(db: sqlite_utils.Database, kept: dict[str, Any]) -> dict[str, Any
     finished rounds are taken as kept; any act that changes them rebuilds the room."""
     current = kept["round"]
     status = {} if current is None else _seat_status(db, current)
-    seats = [
-        {**seat, "status": status.get(seat["id"], "not_seated" if status else None)}
-        for seat in kept["seats"]
-    ]
+    seats = [{**seat, "status": _seat_mark(status, seat["id"])} for seat in kept["seats"]]
     return {**kept, "seats": seats}
 
 
