@@ -430,6 +430,20 @@ class Database(sqlite_utils.Database):
         keys = dedupe_keys(d[0] for d in cursor.description)
         return (dict(zip(keys, row, strict=True)) for row in cursor)
 
+    # What a batch's jobs all read alike (the rubric), kept for that one transaction:
+    # ``Store._commit_batch`` sets it at each BEGIN and drops it at the end. Inside the
+    # transaction no other connection can change it; outside a batch it is None.
+    batch_memo: dict[Any, Any] | None = None
+
+    def per_batch(self, key: Any, load: Callable[[], T]) -> T:
+        """``load()``, read once per batch when inside one, else every time."""
+        memo = self.batch_memo
+        if memo is None:
+            return load()
+        if key not in memo:
+            memo[key] = load()
+        return memo[key]  # type: ignore[no-any-return]
+
 
 class Store:
     """The process's single SQLite connection and the lock that serialises its use."""
@@ -529,19 +543,24 @@ class Store:
     def _commit_batch(self, batch: list[_Job]) -> None:
         """One transaction: each job in a savepoint, then one COMMIT."""
         self.db.execute("BEGIN IMMEDIATE")
+        self.db.batch_memo = {}
         kept: list[_Job] = []
-        for job in batch:
-            try:
-                with self.db.atomic():  # a savepoint inside the batch's transaction
-                    job.result = job.work(self.db)
-                kept.append(job)
-            except BaseException as exc:  # noqa: BLE001 - it belongs to that caller
-                job.error = exc
-            if not self.db.conn.in_transaction:  # a fault undid the whole transaction
-                for lost in kept:
-                    lost.error = RuntimeError("the batch's transaction was rolled back")
-                kept = []
-                self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for job in batch:
+                try:
+                    with self.db.atomic():  # a savepoint inside the batch's transaction
+                        job.result = job.work(self.db)
+                    kept.append(job)
+                except BaseException as exc:  # noqa: BLE001 - it belongs to that caller
+                    job.error = exc
+                if not self.db.conn.in_transaction:  # a fault undid the whole transaction
+                    for lost in kept:
+                        lost.error = RuntimeError("the batch's transaction was rolled back")
+                    kept = []
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.batch_memo = {}  # a new transaction sees what others wrote since
+        finally:
+            self.db.batch_memo = None
         try:
             off_the_hub(lambda: self.db.execute("COMMIT"))
         except BaseException as exc:

@@ -187,3 +187,50 @@ def test_a_read_is_one_plain_select_and_anything_else_keeps_the_guard(store: Sto
     with pytest.raises(ValueError, match="returns rows"):
         store.db.query("DELETE FROM t")
     assert rows(store) == {1, 2}
+
+
+def test_a_batch_reads_the_rubric_once_and_the_next_batch_reads_it_afresh(
+    store: Store, tmp_path: Path
+) -> None:
+    """Every job of a batch names the rubric (each binding, each opened sheet): one read
+    serves the batch's transaction, and nothing is kept past it, so a rubric changed by
+    another connection (``kiosk import`` runs as its own process) is what the next batch
+    and every read outside a batch see."""
+    from kiosk_server.interview import rubric
+
+    with store.write() as db:
+        db.execute("INSERT INTO event (id, name, created_at) VALUES (1, 'e', 'now')")
+        db.execute(
+            "INSERT INTO rubric_item (event_id, position, code, label_zh, label_en, max, step)"
+            " VALUES (1, 1, 'a', '甲', 'A', '10', '0.5')"
+        )
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+
+    def names(i: int) -> Callable[[Any], list[str]]:
+        def work(db: Any) -> list[str]:
+            insert(i, 0.2 if i == 0 else 0.0)(db)
+            seen = [item.code for item in rubric(db, 1)]
+            assert [item.code for item in rubric(db, 1)] == seen  # and again: still one read
+            return seen
+
+        return work
+
+    outcomes = submit_all(store, [names(i) for i in range(6)])
+    store.db.conn.set_trace_callback(None)
+    assert outcomes == [["a"]] * 6
+    commits = sum(s == "COMMIT" for s in statements)
+    assert 2 <= commits < 6  # the five that queued behind the first shared a batch
+    assert sum("FROM rubric_item" in s for s in statements) == commits  # once per batch
+
+    other = sqlite3.connect(tmp_path / "kiosk.sqlite3")
+    other.execute(
+        "INSERT INTO rubric_item (event_id, position, code, label_zh, label_en, max, step)"
+        " VALUES (1, 2, 'b', '乙', 'B', '10', '0.5')"
+    )
+    other.commit()
+    other.close()
+    assert store.group(lambda db: [item.code for item in rubric(db, 1)]) == ["a", "b"]
+    with store.read() as db:
+        assert [item.code for item in rubric(db, 1)] == ["a", "b"]
+    assert store.db.batch_memo is None
