@@ -1125,6 +1125,11 @@ class RoomCache:
             found = self.rooms[key] = refresh(db, found)
         return found
 
+    def drop(self, kind: str) -> None:
+        """Forget the rooms kept for ``kind``: no screen of that kind is watching."""
+        if any(key[0] == kind for key in self.rooms):
+            self.rooms = {key: room for key, room in self.rooms.items() if key[0] != kind}
+
     def view(
         self,
         kind: str,

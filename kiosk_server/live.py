@@ -246,7 +246,12 @@ def _push_screens(
     settled = results.settled_by_room_acts
     organiser = rooms.view("results", ev, changed, organiser_results, settled)
     sio.emit("results", organiser, to=f"event:{ev}", namespace="/organiser")
-    if whole is None or whole:
+    if not _watched(sio, "/checkin", f"event:{ev}"):
+        # No desk to send it to (most rooms have none): a desk that connects gets its
+        # view built afresh (``snapshot_at_connect``), and the pushes after it rebuild
+        # what they carry, so nothing kept for the desk would be right by then.
+        rooms.drop("checkin")
+    elif whole is None or whole:
         desk = checkin_view(st, ev, cache=rooms, changed=whole)
         sio.emit(
             "checkin", screen_snapshot(desk, seq, whole), to=f"event:{ev}", namespace="/checkin"
@@ -258,6 +263,11 @@ def _push_screens(
         [ev],
     ):
         sio.emit("clerk", snapshot(clerk, app), to=f"clerk:{clerk['id']}", namespace="/clerk")
+
+
+def _watched(sio: SocketIO, namespace: str, room: str) -> bool:
+    """Whether any socket has joined ``room`` on ``namespace`` (in this process)."""
+    return next(iter(sio.server.manager.get_participants(namespace, room)), None) is not None
 
 
 def publish(

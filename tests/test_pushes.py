@@ -128,6 +128,44 @@ def test_a_screen_that_connects_between_pushes_misses_no_change(
     assert shown is not None and paused(shown, "A") and paused(shown, "B")
 
 
+def test_the_check_in_view_is_built_only_while_a_desk_watches(
+    app: Flask, event: Event, room: Any
+) -> None:
+    """Most rooms run without a check-in desk: a push then reads nothing for one. A desk
+    that connects later gets its view whole and every push after it, as built afresh."""
+    from kiosk_server.checkin import checkin_view
+
+    statements: list[str] = []
+    a, b = event.rooms["A"], event.rooms["B"]
+
+    def pause(room_id: int) -> None:
+        with app.app_context():
+            store().db.conn.set_trace_callback(statements.append)
+            interview.set_paused(store(), event.id, room_id, True, "test")
+            publish(room_id=room_id, tablets=False)
+            assert pushes(app).settle()
+            store().db.conn.set_trace_callback(None)
+
+    def queue_reads() -> int:  # the check-in desk's read of a room's queue
+        return sum("LEFT JOIN round ON round.candidate_id" in s for s in statements)
+
+    pause(a)
+    assert boards(room)[-1]["rooms"][0]["id"] == a  # the push went out to the board
+    assert queue_reads() == 0
+    desk = room._client("/checkin", flask_test_client=screen_http(app, event))
+    assert not snapshots(desk, "/checkin", "checkin")[-1].get("partial")
+    statements.clear()
+    pause(b)
+    assert queue_reads() > 0
+    (pushed,) = snapshots(desk, "/checkin", "checkin")
+    with app.app_context():
+        fresh = checkin_view(store(), event.id)
+    assert pushed["rooms"] == [r for r in fresh["rooms"] if r["id"] == b]
+    assert paused(boards(room)[-1], "B")
+    shown = screen(desk, "checkin")
+    assert shown is not None and shown["rooms"] == fresh["rooms"]
+
+
 def screen_http(app: Flask, event: Event, namespace: str = "/checkin") -> Any:
     """An HTTP client holding a newly enrolled observer screen's or check-in desk's cookie."""
     from kiosk_server.enrolment import issue_observer
