@@ -247,9 +247,9 @@ def _push_screens(
     organiser = rooms.view("results", ev, changed, organiser_results, settled)
     sio.emit("results", organiser, to=f"event:{ev}", namespace="/organiser")
     if not _watched(sio, "/checkin", f"event:{ev}"):
-        # No desk to send it to (most rooms have none): a desk that connects gets its
-        # view built afresh (``snapshot_at_connect``), and the pushes after it rebuild
-        # what they carry, so nothing kept for the desk would be right by then.
+        # No desk to send it to (most interview rooms run without one): a desk that
+        # connects gets its view built afresh (``snapshot_at_connect``), and what was
+        # kept for a desk is forgotten, since the acts from now on go unseen by it.
         rooms.drop("checkin")
     elif whole is None or whole:
         desk = checkin_view(st, ev, cache=rooms, changed=whole)

@@ -442,7 +442,7 @@ class Database(sqlite_utils.Database):
             return load()
         if key not in memo:
             memo[key] = load()
-        return memo[key]  # type: ignore[no-any-return]
+        return memo[key]
 
 
 class Store:
