@@ -90,8 +90,8 @@ def _rubric_hash(items: tuple[tuple[str, str, str], ...]) -> str:
 
 
 def rubric(db: sqlite_utils.Database, event_id: int) -> list[RubricItem]:
-    """The event's rubric, in its printed order. Read once per batch of submissions, which
-    each name it two to four times (docs/performance.md, section 16)."""
+    """The event's rubric, in its printed order. Read once per batch of submissions (a
+    commitment reads it once, an opening twice: docs/performance.md, section 16)."""
 
     def load() -> tuple[RubricItem, ...]:
         return tuple(
