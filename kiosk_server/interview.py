@@ -397,18 +397,6 @@ def _seat_latest(db: sqlite_utils.Database, round_id: int, seat_id: int) -> dict
     )
 
 
-def _opened(db: sqlite_utils.Database, round_id: int) -> set[int]:
-    """Ids of the round's commitments that have been opened."""
-    return {
-        r["commitment_id"]
-        for r in db.query(
-            "SELECT commitment_id FROM opening JOIN commitment c ON c.id = opening.commitment_id"
-            " WHERE c.round_id = ?",
-            [round_id],
-        )
-    }
-
-
 def _all_opened(db: sqlite_utils.Database, round_id: int) -> bool:
     """Whether every seat's final score commitment in the round has been opened (asked
     at every opening: one query, not the round's commitments and openings read whole)."""
@@ -916,12 +904,17 @@ def _seat_status(db: sqlite_utils.Database, round_row: dict[str, Any] | None) ->
         r["seat_id"]: "pending"
         for r in db.query("SELECT seat_id FROM round_seat WHERE round_id = ?", [round_row["id"]])
     }
-    opened = _opened(db, round_row["id"])
-    for c in _latest(db, round_row["id"]):
+    # Each seat's latest commitment and whether it was opened, in one read and without
+    # the envelopes' text: every screens' push reads this for each room it carries.
+    for c in db.query(
+        "SELECT c.seat_id, c.kind, EXISTS (SELECT 1 FROM opening WHERE commitment_id = c.id)"
+        f" AS opened FROM commitment c WHERE c.round_id = ? AND {_LATEST}",
+        [round_row["id"]],
+    ):
         if c["kind"] == "recusal":
             status[c["seat_id"]] = "recused"
         else:
-            status[c["seat_id"]] = "revealed" if c["id"] in opened else "submitted"
+            status[c["seat_id"]] = "revealed" if c["opened"] else "submitted"
     return status
 
 

@@ -310,6 +310,36 @@ def test_a_commitment_can_be_replaced_until_the_close_and_the_last_one_counts(ro
     assert [e["total"] for e in result["entries"]] == ["60.00", "90.00"]
 
 
+def test_each_seat_is_marked_by_its_latest_commitment_and_its_opening(room: Room) -> None:
+    """The board's mark per seat: seated and silent ``pending``, sealed ``submitted`` (a
+    replaced sheet too), ``recused``, opened ``revealed``, and ``not_seated`` for a tablet
+    enrolled after the round opened; nothing to mark for a round only called."""
+    for n in range(1, 5):
+        room.enrol("A", n)
+    round_id = int(room.ok("call", room_id=room.event.rooms["A"])["round_id"])
+
+    def marks() -> list[str | None]:
+        return [s["status"] for s in room.board_room("A")["seats"]]
+
+    assert marks() == [None] * 5
+    room.ok("open", round_id=round_id)
+    late = room.enrol("A", 5)
+    assert marks() == ["pending"] * 4 + ["not_seated"]
+    assert room.tablets[("A", 1)].commit(sheet())["ok"]
+    assert room.tablets[("A", 2)].recuse("亲属")["ok"]
+    assert room.tablets[("A", 3)].commit(sheet("10", "10", "10"))["version"] == 1
+    assert room.tablets[("A", 3)].commit(sheet("20", "20", "20"))["version"] == 2
+    assert marks() == ["submitted", "recused", "submitted", "pending", "not_seated"]
+    assert late.commit(sheet())["error"]["code"] == "not_seated"
+    assert room.tablets[("A", 4)].commit(sheet())["round_closed"]
+    assert room.tablets[("A", 3)].reveal(round_id)["ok"]
+    assert marks() == ["submitted", "recused", "revealed", "submitted", "not_seated"]
+    with room.app.app_context():  # the full build and the marks-only refresh agree
+        assert room.board_room("A") == next(
+            r for r in interview.board(store(room.app), room.event.id)["rooms"] if r["code"] == "A"
+        )
+
+
 def test_closing_early_needs_a_reason_which_is_recorded(room: Room) -> None:
     for n in range(1, 6):
         room.enrol("A", n)
