@@ -192,7 +192,11 @@ def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
         deadline = time.monotonic() + 20
         while min(r.connects for r in raters) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert [r.connects for r in raters] == [2, 2, 2]
+        # At least twice each: a reconnect whose namespace answer comes after the
+        # client's wait gives up is dropped and tried again, a third connect.
+        connects = [r.connects for r in raters]
+        log = (served.instance / "server.log").read_text(errors="replace")[-4000:]
+        assert min(connects) >= 2, f"connects {connects}; server log:\n{log}"
         fresh = [r.call("sync", {})["state"]["round"] for r in raters]
         assert [f["mine"] for f in fresh] == ["score", None, None]
         assert {(f["id"], f["state"]) for f in fresh} == {(round_id, "open")}
