@@ -702,8 +702,8 @@ def commit(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
             "receipt": proof,
         }
 
-    # Group commit: acknowledged after its batch's COMMIT (Store.group).
-    ack = store.group(work)
+    # Group commit: acknowledged after its batch's COMMIT (Store.group); ahead of openings.
+    ack = store.group(work, sender=seat.id, urgent=True)
     if not ack["duplicate"]:
         faults.passing("commit.after_commit")  # committed, not yet acknowledged
     return ack
@@ -759,7 +759,7 @@ def reveal(store: Store, seat: Seat, payload: object) -> dict[str, Any]:
             "receipt": proof,
         }
 
-    ack = store.group(work)  # acknowledged after its batch's COMMIT
+    ack = store.group(work, sender=seat.id)  # acknowledged after its batch's COMMIT
     if not ack["duplicate"]:
         faults.passing("reveal.after_commit")  # committed, not yet acknowledged
     return ack

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -407,6 +407,8 @@ class _Job:
     """One submission waiting for its batch: its work, then its outcome."""
 
     work: Callable[[sqlite_utils.Database], Any]
+    sender: Hashable = None  # whose submission: its order with the sender's others is kept
+    urgent: bool = False  # someone waits on its ack now: it may go before others
     wake: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # this caller runs the next batch
     finished: bool = False  # its batch committed (or failed): result or error is set
@@ -464,6 +466,7 @@ class Store:
         self._queue: list[_Job] = []
         self._queued = threading.Lock()
         self._leading = False
+        self._passed_over = False  # the last batch took urgent jobs only
         # The server's signing key (set by the app) and each event's Merkle tree cache.
         self.server_key: Any = None
         self.trees: dict[int, Any] = {}
@@ -499,35 +502,64 @@ class Store:
         with self._lock, self.db.atomic():
             yield self.db
 
-    def group(self, work: Callable[[sqlite_utils.Database], T]) -> T:
+    def group(
+        self,
+        work: Callable[[sqlite_utils.Database], T],
+        sender: Hashable = None,
+        urgent: bool = False,
+    ) -> T:
         """Run ``work`` in a transaction shared with the other submissions that arrived
         while the previous one committed: one COMMIT (one fsync) per batch instead of
         one each. Returns only after its batch's COMMIT, so whatever the caller then
         acknowledges is on disk. ``work`` runs in a savepoint of its own: if it raises,
         only its writes are undone and the exception reaches its caller alone.
 
-        No thread of its own: the first caller to find nobody committing runs the
+        ``urgent`` work (a commitment: its rater watches for the ack) may go before the
+        rest in a batch of its own (``_take``); one ``sender``'s submissions keep their
+        order. No thread of its own: the first caller to find nobody committing runs the
         batch; when it is done it hands the next batch to one of those still waiting.
         """
-        job = _Job(work)
+        job = _Job(work, sender, urgent)
         with self._queued:
             self._queue.append(job)
             if not self._leading:
                 self._leading = job.lead = True
         while not job.finished:
             if job.lead:
-                self._run_batch()  # this job is queued, so it is in the batch
+                job.lead = False  # handed back by _hand_over if it is still queued
+                self._run_batch()
             else:
                 job.wake.wait()  # its batch is done, or it must run the next one
+                job.wake.clear()
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[no-any-return]
 
+    def _take(self) -> list[_Job]:
+        """The next batch: every queued job, or, when urgent jobs wait beside others, the
+        urgent ones alone, so that a commitment is not held up by a round's 15 openings
+        (their work and their larger COMMIT: docs/performance.md, section 17). Not if the
+        sender also has an earlier job waiting (its sequence numbers must arrive in
+        order), and never twice running: whatever was passed over goes in the next one."""
+        queue, self._queue = self._queue, []
+        if not self._passed_over:
+            behind = {job.sender for job in queue if not job.urgent}
+            first: list[_Job] = []
+            rest: list[_Job] = []
+            for job in queue:
+                (first if job.urgent and job.sender not in behind else rest).append(job)
+            if first and rest:
+                self._queue, self._passed_over = rest, True
+                return first
+        self._passed_over = False
+        return queue
+
     def _run_batch(self) -> None:
-        """Take every queued submission, run each in its savepoint, COMMIT once, then
-        release them all; hand the queue that built up meanwhile to its first waiter."""
+        """Take the next batch (``_take``), run each job in its savepoint, COMMIT once,
+        then release them all; hand the queue that built up meanwhile to its first
+        waiter."""
         with self._queued:
-            batch, self._queue = self._queue, []
+            batch = self._take()
         try:
             with self._lock:
                 try:

@@ -234,3 +234,76 @@ def test_a_batch_reads_the_rubric_once_and_the_next_batch_reads_it_afresh(
     with store.read() as db:
         assert [item.code for item in rubric(db, 1)] == ["a", "b"]
     assert store.db.batch_memo is None
+
+
+def test_urgent_work_goes_first_unless_its_sender_waits_and_nothing_is_passed_over_twice(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commitments (urgent) before a round's openings, in a batch of their own; a sender's
+    submissions in the order they came; what was passed over goes in the very next batch,
+    whatever urgent work arrived meanwhile."""
+    commits = 0
+    real = storage.off_the_hub
+
+    def counted(call: Callable[[], Any]) -> Any:
+        nonlocal commits
+        result = real(call)
+        commits += 1
+        return result
+
+    monkeypatch.setattr(storage, "off_the_hub", counted)
+    ran: list[tuple[str, int]] = []  # (job, the COMMITs before its batch)
+    threads: list[threading.Thread] = []
+
+    def submit(name: str, sender: str, urgent: bool, then: Callable[[], None] = lambda: None):
+        def work(db: Any) -> None:
+            ran.append((name, commits))
+            then()
+
+        def run() -> None:
+            store.group(work, sender=sender, urgent=urgent)
+
+        queued = len(store._queue)
+        threads.append(threading.Thread(target=run))
+        threads[-1].start()
+        deadline = time.monotonic() + 10
+        while len(store._queue) == queued and time.monotonic() < deadline:
+            time.sleep(0.002)  # queued, in this order
+
+    def wait_queued(n: int) -> Callable[[], None]:
+        def wait() -> None:
+            deadline = time.monotonic() + 10
+            while len(store._queue) < n and time.monotonic() < deadline:
+                time.sleep(0.002)
+
+        return wait
+
+    # The first batch holds the writer until five more have queued behind it.
+    holder = threading.Thread(
+        target=store.group,
+        args=(lambda db: (ran.append(("holder", commits)), wait_queued(5)()),),
+        kwargs={"sender": "h"},
+    )
+    holder.start()
+    deadline = time.monotonic() + 10
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.002)
+    submit("open b", "b", urgent=False)
+    submit("open c", "c", urgent=False)
+    # d's work holds its batch until f has queued: f arrives while the others wait.
+    submit("commit d", "d", urgent=True, then=lambda: submit("commit f", "f", urgent=True))
+    submit("commit b", "b", urgent=True)  # b's opening came first: it must stay behind
+    submit("commit e", "e", urgent=True)
+    holder.join(30)
+    for thread in threads:
+        thread.join(30)
+    assert ran == [
+        ("holder", 0),
+        ("commit d", 1),
+        ("commit e", 1),
+        ("open b", 2),
+        ("open c", 2),
+        ("commit b", 2),
+        ("commit f", 2),
+    ]
+    assert commits == 3

@@ -50,9 +50,9 @@ def in_one_batch(
     real_group = st.group
     gate = threading.Barrier(len(calls) + 1)
 
-    def gated(work: Callable[[Any], Any]) -> Any:
+    def gated(work: Callable[[Any], Any], **order: Any) -> Any:
         gate.wait(10)  # verified and checked outside the writer; now all at once
-        return real_group(work)
+        return real_group(work, **order)
 
     commits = 0
     real_commit = storage.off_the_hub
