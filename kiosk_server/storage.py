@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -402,6 +403,10 @@ class Remembered:
         return value
 
 
+# How long work that is not urgent may be passed over by urgent work (Store._take).
+PASS_OVER_S = 0.1
+
+
 @dataclass
 class _Job:
     """One submission waiting for its batch: its work, then its outcome."""
@@ -409,6 +414,7 @@ class _Job:
     work: Callable[[sqlite_utils.Database], Any]
     sender: Hashable = None  # whose submission: its order with the sender's others is kept
     urgent: bool = False  # someone waits on its ack now: it may go before others
+    since: float = field(default_factory=time.monotonic)  # when it was queued
     wake: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # this caller runs the next batch
     finished: bool = False  # its batch committed (or failed): result or error is set
@@ -466,7 +472,6 @@ class Store:
         self._queue: list[_Job] = []
         self._queued = threading.Lock()
         self._leading = False
-        self._passed_over = False  # the last batch took urgent jobs only
         # The server's signing key (set by the app) and each event's Merkle tree cache.
         self.server_key: Any = None
         self.trees: dict[int, Any] = {}
@@ -540,18 +545,17 @@ class Store:
         urgent ones alone, so that a commitment is not held up by a round's 15 openings
         (their work and their larger COMMIT: docs/performance.md, section 17). Not if the
         sender also has an earlier job waiting (its sequence numbers must arrive in
-        order), and never twice running: whatever was passed over goes in the next one."""
+        order), nor once a job passed over has waited ``PASS_OVER_S``: a stream of
+        commitments (a burst) cannot hold the openings back for longer."""
         queue, self._queue = self._queue, []
-        if not self._passed_over:
-            behind = {job.sender for job in queue if not job.urgent}
-            first: list[_Job] = []
-            rest: list[_Job] = []
-            for job in queue:
-                (first if job.urgent and job.sender not in behind else rest).append(job)
-            if first and rest:
-                self._queue, self._passed_over = rest, True
-                return first
-        self._passed_over = False
+        behind = {job.sender for job in queue if not job.urgent}
+        first: list[_Job] = []
+        rest: list[_Job] = []
+        for job in queue:
+            (first if job.urgent and job.sender not in behind else rest).append(job)
+        if first and rest and time.monotonic() - rest[0].since < PASS_OVER_S:
+            self._queue = rest
+            return first
         return queue
 
     def _run_batch(self) -> None:

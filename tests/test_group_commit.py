@@ -236,12 +236,14 @@ def test_a_batch_reads_the_rubric_once_and_the_next_batch_reads_it_afresh(
     assert store.db.batch_memo is None
 
 
-def test_urgent_work_goes_first_unless_its_sender_waits_and_nothing_is_passed_over_twice(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("pass_over_s", [30.0, 0.0])
+def test_urgent_work_goes_first_unless_its_sender_waits_or_the_rest_waited_too_long(
+    store: Store, monkeypatch: pytest.MonkeyPatch, pass_over_s: float
 ) -> None:
-    """Commitments (urgent) before a round's openings, in a batch of their own; a sender's
-    submissions in the order they came; what was passed over goes in the very next batch,
-    whatever urgent work arrived meanwhile."""
+    """Commitments (urgent) before a round's openings, in batches of their own; a
+    sender's submissions in the order they came; nothing passed over for longer than
+    ``PASS_OVER_S`` (with 0, strictly in turn)."""
+    monkeypatch.setattr(storage, "PASS_OVER_S", pass_over_s)
     commits = 0
     real = storage.off_the_hub
 
@@ -270,18 +272,15 @@ def test_urgent_work_goes_first_unless_its_sender_waits_and_nothing_is_passed_ov
         while len(store._queue) == queued and time.monotonic() < deadline:
             time.sleep(0.002)  # queued, in this order
 
-    def wait_queued(n: int) -> Callable[[], None]:
-        def wait() -> None:
-            deadline = time.monotonic() + 10
-            while len(store._queue) < n and time.monotonic() < deadline:
-                time.sleep(0.002)
-
-        return wait
+    def wait_queued(n: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(store._queue) < n and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     # The first batch holds the writer until five more have queued behind it.
     holder = threading.Thread(
         target=store.group,
-        args=(lambda db: (ran.append(("holder", commits)), wait_queued(5)()),),
+        args=(lambda db: (ran.append(("holder", commits)), wait_queued(5)),),
         kwargs={"sender": "h"},
     )
     holder.start()
@@ -297,13 +296,25 @@ def test_urgent_work_goes_first_unless_its_sender_waits_and_nothing_is_passed_ov
     holder.join(30)
     for thread in threads:
         thread.join(30)
-    assert ran == [
-        ("holder", 0),
-        ("commit d", 1),
-        ("commit e", 1),
-        ("open b", 2),
-        ("open c", 2),
-        ("commit b", 2),
-        ("commit f", 2),
-    ]
-    assert commits == 3
+    if pass_over_s:
+        assert ran == [
+            ("holder", 0),
+            ("commit d", 1),
+            ("commit e", 1),
+            ("commit f", 2),
+            ("open b", 3),
+            ("open c", 3),
+            ("commit b", 3),
+        ]
+        assert commits == 4
+    else:
+        assert ran == [
+            ("holder", 0),
+            ("open b", 1),
+            ("open c", 1),
+            ("commit d", 1),
+            ("commit b", 1),
+            ("commit e", 1),
+            ("commit f", 2),
+        ]
+        assert commits == 3
