@@ -503,9 +503,31 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
-        """One transaction; COMMIT has happened (and fsynced) when the block exits."""
-        with self._lock, self.db.atomic():
-            yield self.db
+        """One transaction; COMMIT has happened (and fsynced) when the block exits. Inside
+        another transaction (a write within a write, or a batch's job) it is a savepoint
+        of that one."""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            self.db.execute("BEGIN")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.rollback()
+                raise
+            self._commit()
+
+    def _commit(self) -> None:
+        """COMMIT, which waits for fsync, off the hub (``off_the_hub``): an organiser's
+        act or a batch would otherwise stop every other connection for as long as the
+        disk takes. If it fails, nothing of the transaction stays."""
+        try:
+            off_the_hub(lambda: self.db.execute("COMMIT"))
+        except BaseException:
+            self.db.rollback()
+            raise
 
     def group(
         self,
@@ -598,10 +620,8 @@ class Store:
         finally:
             self.db.batch_memo = None
         try:
-            off_the_hub(lambda: self.db.execute("COMMIT"))
+            self._commit()
         except BaseException as exc:
-            if self.db.conn.in_transaction:
-                self.db.execute("ROLLBACK")
             for job in kept:
                 job.error = exc
 

@@ -318,3 +318,46 @@ def test_urgent_work_goes_first_unless_its_sender_waits_or_the_rest_waited_too_l
             ("commit f", 2),
         ]
         assert commits == 3
+
+
+def test_a_write_commits_off_the_hub_and_a_failed_commit_leaves_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An organiser's act (``Store.write``) hands its COMMIT, which waits for fsync, to
+    ``off_the_hub`` as a batch does; a write inside it is a savepoint of the same
+    transaction; a block that raises, or a COMMIT that fails, leaves nothing behind."""
+    handed: list[bool] = []  # whether a transaction was open when the call was handed over
+    real = storage.off_the_hub
+
+    def recorded(call: Callable[[], Any]) -> Any:
+        handed.append(store.db.conn.in_transaction)
+        return real(call)
+
+    monkeypatch.setattr(storage, "off_the_hub", recorded)
+    with store.write() as db:
+        db.execute("INSERT INTO t (x) VALUES (1)")
+        with pytest.raises(UserError), store.write() as inner:
+            inner.execute("INSERT INTO t (x) VALUES (2)")
+            raise UserError("round_closed")  # undoes the inner write only
+        with store.write() as inner:
+            inner.execute("INSERT INTO t (x) VALUES (3)")
+    assert handed == [True] and not store.db.conn.in_transaction
+    assert rows(store) == {1, 3}
+
+    with pytest.raises(UserError), store.write() as db:
+        db.execute("INSERT INTO t (x) VALUES (4)")
+        raise UserError("round_closed")
+    assert handed == [True] and rows(store) == {1, 3}
+
+    def disk_full(call: Callable[[], Any]) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(storage, "off_the_hub", disk_full)
+    with pytest.raises(sqlite3.OperationalError), store.write() as db:
+        db.execute("INSERT INTO t (x) VALUES (5)")
+    assert not store.db.conn.in_transaction
+    monkeypatch.setattr(storage, "off_the_hub", real)
+    assert rows(store) == {1, 3}
+    with store.write() as db:  # the next act gets a transaction of its own
+        db.execute("INSERT INTO t (x) VALUES (6)")
+    assert rows(store) == {1, 3, 6}
