@@ -257,6 +257,11 @@ def test_urgent_work_goes_first_unless_its_sender_waits_or_the_rest_waited_too_l
     ran: list[tuple[str, int]] = []  # (job, the COMMITs before its batch)
     threads: list[threading.Thread] = []
 
+    def wait_queued(n: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(store._queue) < n and time.monotonic() < deadline:
+            time.sleep(0.002)
+
     def submit(name: str, sender: str, urgent: bool, then: Callable[[], None] = lambda: None):
         def work(db: Any) -> None:
             ran.append((name, commits))
@@ -268,14 +273,7 @@ def test_urgent_work_goes_first_unless_its_sender_waits_or_the_rest_waited_too_l
         queued = len(store._queue)
         threads.append(threading.Thread(target=run))
         threads[-1].start()
-        deadline = time.monotonic() + 10
-        while len(store._queue) == queued and time.monotonic() < deadline:
-            time.sleep(0.002)  # queued, in this order
-
-    def wait_queued(n: int) -> None:
-        deadline = time.monotonic() + 10
-        while len(store._queue) < n and time.monotonic() < deadline:
-            time.sleep(0.002)
+        wait_queued(queued + 1)  # queued, in this order
 
     # The first batch holds the writer until five more have queued behind it.
     holder = threading.Thread(
