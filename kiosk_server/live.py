@@ -244,8 +244,10 @@ def _push_screens(
 
     # Once the settings are frozen (the first call), no act naming a room changes it.
     settled = results.settled_by_room_acts
+    kept = rooms.views.get(("results", ev))
     organiser = rooms.view("results", ev, changed, organiser_results, settled)
-    sio.emit("results", organiser, to=f"event:{ev}", namespace="/organiser")
+    if organiser is not kept:  # else every console has it: sent then, or at its connect
+        sio.emit("results", organiser, to=f"event:{ev}", namespace="/organiser")
     if not _watched(sio, "/checkin", f"event:{ev}"):
         # No desk to send it to (most interview rooms run without one): a desk that
         # connects gets its view built afresh (``snapshot_at_connect``), and what was

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -178,12 +179,20 @@ def received(client: SocketIOTestClient, namespace: str) -> list[dict[str, Any]]
     return settled(client, namespace)
 
 
+# What each test client last received of a message that is not a screen's snapshot:
+# client -> (namespace, name) -> its arguments (a push skips what the client has already).
+_latest: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
+
+
 def last(client: SocketIOTestClient, namespace: str, name: str) -> dict[str, Any]:
-    """What the screen shows: the ``name`` snapshots it received laid one over another."""
+    """What the screen shows: the ``name`` snapshots it received laid one over another,
+    or, for a message that is no snapshot, the last one received."""
     if name not in SCREENS:
-        messages = [m for m in received(client, namespace) if m["name"] == name]
-        assert messages, f"no {name} received"
-        return messages[-1]["args"][0]  # type: ignore[no-any-return]
+        kept = _latest.setdefault(client, {})
+        for message in received(client, namespace):
+            kept[(namespace, message["name"])] = message["args"]
+        assert (namespace, name) in kept, f"no {name} received"
+        return kept[(namespace, name)][0]  # type: ignore[no-any-return]
     received(client, namespace)
     shown = screen(client, name)
     assert shown is not None, f"no {name} received"
