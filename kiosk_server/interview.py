@@ -1087,11 +1087,17 @@ class RoomCache:
         if not seats_only and self.whole is not None:
             self.whole.add(room_id)
 
-    def take(self) -> tuple[set[int] | None, set[int] | None]:
-        """The rooms changed, and those of them changed beyond their seats' marks; changes
-        from here on are noted for the next push."""
-        taken = (self.changed, self.whole)
-        self.changed, self.whole = set(), set()
+    def take(self, rooms: set[int] | None = None) -> tuple[set[int] | None, set[int] | None]:
+        """The rooms changed, and those of them changed beyond their seats' marks; only
+        those among ``rooms`` when given and no change named any room (the others stay
+        noted). Changes from here on are noted for the next push."""
+        if rooms is None or self.changed is None or self.whole is None:
+            taken = (self.changed, self.whole)
+            self.changed, self.whole = set(), set()
+            return taken
+        taken = (self.changed & rooms, self.whole & rooms)
+        self.changed -= rooms
+        self.whole -= rooms
         return taken
 
     def room(

@@ -95,27 +95,34 @@ def event_id(app: Flask | None = None) -> int | None:
     return found  # type: ignore[no-any-return]
 
 
-# Screens get at most one snapshot per gap (~20 a second) while changes pour in.
+# Screens get each room at most once per gap (~20 times a second) while its changes
+# pour in, and a change in a quiet room at once.
 PUSH_GAP_S = 0.05
 
 
 class Pushes:
-    """Coalesces the screens' snapshots of one app's event.
+    """Coalesces the screens' snapshots of one app's event, per room.
 
-    A change asks for a push; the push is built and sent in the background, at once
-    when the screens heard nothing for ``PUSH_GAP_S``, else at the end of the gap. It is
-    built only then, so it carries every change asked for before it (the last state
-    always goes out), and one at a time, so a screen never receives an older snapshot
-    after a newer one. The caller (an act about to be acknowledged) never waits for it.
-    Only the rooms named by the changes since the last push are read again
+    A change asks for a push of its room. The push is built and sent in the background,
+    at once when that room was last pushed ``PUSH_GAP_S`` ago or more, else when its gap
+    ends: a busy room reaches the screens at most ~20 times a second, and a change in a
+    quiet room goes out at once, however busy the others are (one gap for the whole
+    event held every change up to 50 ms at 150 scores a second). A push carries every
+    room whose gap has run out, built then, so it carries every change asked for before
+    it (the last state always goes out); one push is built at a time, so a screen never
+    receives an older snapshot after a newer one. A change that may have touched any
+    room (``room_id`` None) is pushed whole, at most once per gap. The caller (an act
+    about to be acknowledged) never waits for it. Only the rooms pushed are read again
     (``interview.RoomCache``), and only they are sent (``screen_snapshot``).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._building = threading.Lock()
-        self._last = float("-inf")  # when the last push finished
-        self._due = False  # a push is scheduled and not yet being built
+        self._sent: dict[int, float] = {}  # room -> when the last push carrying it ended
+        self._whole = float("-inf")  # when the last push of every room ended
+        self._running = False  # the pusher is at work (until no change waits)
+        self._wake_at = float("-inf")  # when the pusher, asleep, looks again
+        self._sooner = threading.Event()  # a change is due before that
         self._idle = threading.Event()
         self._idle.set()
         self.rooms = interview.RoomCache()
@@ -129,45 +136,78 @@ class Pushes:
         ``seats_only`` see ``RoomCache.note``."""
         with self._lock:
             self.rooms.note(room_id, seats_only)
-            if self._due:
-                return  # the scheduled push is built after this change: it carries it
-            self._due = True
+            if self._running:
+                if self._due(room_id) < self._wake_at:
+                    self._sooner.set()
+                return
+            self._running = True
             self._idle.clear()
-            wait = max(self._last + PUSH_GAP_S - time.monotonic(), 0.0)
-        socketio(app).start_background_task(self._trailing, app, wait)
+        socketio(app).start_background_task(self._pusher, app)
 
-    def _trailing(self, app: Flask, wait: float) -> None:
+    def _due(self, room_id: int | None) -> float:
+        """When a change in ``room_id`` (None: any room) may next be pushed."""
+        last = self._whole
+        if room_id is not None:
+            last = max(self._sent.get(room_id, last), last)
+        return last + PUSH_GAP_S
+
+    def _pusher(self, app: Flask) -> None:
+        """Push the rooms whose gap has run out, sleep until the next one's ends, and so on
+        until no change waits."""
         try:
-            if wait > 0:
-                socketio(app).sleep(wait)
-            self._building.acquire()
-            with self._lock:
-                self._due = False  # changes from here on need a push of their own
-                changed, whole = self.rooms.take()
-                self.seq += 1
-                seq = self.seq
-            try:
-                _push_screens(app, self.rooms, changed, whole, seq)
-            except BaseException:
-                with self._lock:
-                    self.rooms.note(None)  # a room it did not rebuild may have changed
+            while (step := self._next()) is not None:
+                wait, taken, whole, seq = step
+                if wait > 0:
+                    self._sooner.wait(wait)
+                    continue
+                try:
+                    _push_screens(app, self.rooms, taken, whole, seq)
+                except BaseException:
+                    with self._lock:
+                        self.rooms.note(None)  # a room it did not rebuild may have changed
+                    raise
+                finally:
+                    self._pushed(taken)
+        except BaseException as exc:
+            with self._lock:  # the next change starts a pusher again
+                self._running = False
+                self._idle.set()
+            if not isinstance(exc, Exception):
                 raise
-            finally:
-                self._done()
-        except Exception as exc:  # noqa: BLE001 - a background push must not die silently
             log.error("screen push failed: %s", type(exc).__name__)
-        finally:
-            with self._lock:
-                if not self._due:
-                    self._idle.set()
 
-    def _done(self) -> None:
+    def _next(self) -> tuple[float, set[int] | None, set[int] | None, int] | None:
+        """What the pusher does next: nothing (None: no change waits, and it stops), sleep
+        (the seconds until the first gap ends), or a push, numbered ``seq``, of the rooms
+        changed whose gap has run out (``RoomCache.take``)."""
         with self._lock:
-            self._last = time.monotonic()
-        self._building.release()
+            changed = self.rooms.changed
+            if changed is not None and not changed:
+                self._running = False  # decided under the lock a request takes
+                self._idle.set()
+                return None
+            now = time.monotonic()
+            due = self._due(None) if changed is None else min(map(self._due, changed))
+            if due > now:
+                self._wake_at = due
+                self._sooner.clear()
+                return due - now, None, None, 0
+            self._wake_at = float("-inf")  # busy: a change asked for now waits for it
+            ripe = None if changed is None else {r for r in changed if self._due(r) <= now}
+            taken, whole = self.rooms.take(ripe)
+            self.seq += 1
+            return 0.0, taken, whole, self.seq
+
+    def _pushed(self, rooms: set[int] | None) -> None:
+        with self._lock:
+            ended = time.monotonic()
+            if rooms is None:
+                self._whole = ended
+            else:
+                self._sent.update(dict.fromkeys(rooms, ended))
 
     def settle(self, timeout: float = 5.0) -> bool:
-        """Wait until no trailing push is pending (tests read what screens received)."""
+        """Wait until no push is pending (tests read what screens received)."""
         return self._idle.wait(timeout)
 
 

@@ -1,5 +1,6 @@
-"""Screen pushes are coalesced in bursts (issue 7): at most about one per PUSH_GAP_S,
-the last state always goes out, and a quiet room gets each change pushed."""
+"""Screen pushes are coalesced per room in bursts (issue 7): a room at most about once per
+PUSH_GAP_S, the last state always goes out, and a quiet room gets each change pushed at
+once, however busy the others are."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from flask import Flask
 from socketio.packet import BINARY_EVENT, EVENT, Packet
 
-from kiosk_server import interview
+from kiosk_server import interview, live
 from kiosk_server.live import PUSH_GAP_S, publish, pushes, socketio, store, token_key
 
 from .conftest import Event, received, screen
@@ -56,6 +57,50 @@ def test_a_burst_is_coalesced_and_the_last_state_goes_out(
     assert paused(seen[-1], "B")  # the change made last is on the last board
     console = snapshots(room.organiser, "/organiser", "console")
     assert len(console) == len(seen) and paused(console[-1], "B")
+
+
+def test_a_busy_room_waits_for_its_gap_and_a_quiet_one_does_not(
+    app: Flask, event: Event, room: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hundred changes in room A within its gap go out as one push at the gap's end;
+    a change in room B meanwhile goes out at once, alone, before it."""
+    monkeypatch.setattr(live, "PUSH_GAP_S", 0.5)  # far longer than the acts below take
+    a, b = event.rooms["A"], event.rooms["B"]
+    boards(room)
+    with app.app_context():
+        publish(room_id=a, tablets=False)
+        assert pushes(app).settle()
+        started = time.monotonic()
+        for _ in range(100):
+            publish(room_id=a, tablets=False)
+        publish(room_id=b, tablets=False)
+        assert time.monotonic() - started < 0.4  # all within A's gap
+    assert [[r["id"] for r in got["rooms"]] for got in boards(room)] == [[a], [b], [a]]
+
+
+def test_a_failed_push_is_logged_and_the_next_change_pushes_every_room(
+    app: Flask, event: Event, room: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """A push that fails leaves no pusher stuck: the next change starts one, and since
+    the failed push may have rebuilt some rooms and not others, it sends them all."""
+    real = live._push_screens
+
+    def fail_once(*args: Any) -> None:
+        monkeypatch.setattr(live, "_push_screens", real)
+        raise RuntimeError("disk gone")
+
+    boards(room)
+    monkeypatch.setattr(live, "_push_screens", fail_once)
+    with app.app_context():
+        publish(room_id=event.rooms["A"], tablets=False)
+        assert pushes(app).settle()
+        assert boards(room) == []
+        assert "screen push failed: RuntimeError" in caplog.text
+        interview.set_paused(store(), event.id, event.rooms["B"], True, "test")
+        publish(room_id=event.rooms["B"], tablets=False)
+    (got,) = boards(room)
+    assert "partial" not in got and len(got["rooms"]) == len(event.rooms)
+    assert paused(got, "B")
 
 
 def test_pushes_go_out_as_json_text_and_bytes_fail_loudly(app: Flask) -> None:
