@@ -224,25 +224,35 @@ def test_a_screen_lays_partial_snapshots_over_its_picture(
     case happens): a partial snapshot before the first whole one waits for it, one not
     newer than the picture is dropped, the rooms it does not carry stay as they were,
     and after a reconnection the picture starts again from the next whole snapshot. The
-    page draws again only the rooms a partial snapshot carried."""
+    page draws at the next frame, once for the snapshots that came within it, and then
+    only the rooms the partial ones carried; nothing once the connection dropped."""
     page = open_page("zh")  # common.js is on every page
     drawn = page.evaluate(
-        """() => {
+        """async () => {
         const handlers = {};
         const pictures = [];
         const socket = { on: (name, handler) => { handlers[name] = handler; } };
         Kiosk.snapshots(socket, "board", (p, rooms) =>
             pictures.push([JSON.parse(JSON.stringify(p)), rooms.map((r) => r.id)]));
         const send = (view) => handlers.board(view);
+        const frame = () => new Promise((done) => requestAnimationFrame(done));
         const rooms = (...states) => states.map(([id, state]) => ({ id, state }));
         send({ seq: 4, partial: true, head: "h4", rooms: rooms([2, "open"]) });
         send({ seq: 3, head: "h3", rooms: rooms([1, "called"], [2, "called"]) });
+        await frame();
         send({ seq: 3, partial: true, head: "h3", rooms: rooms([1, "stale"]) });
         send({ seq: 5, partial: true, head: "h5", rooms: rooms([1, "open"]) });
+        await frame();
+        send({ seq: 6, partial: true, head: "h6", rooms: rooms([2, "new"]) });
+        send({ seq: 7, partial: true, head: "h7", rooms: rooms([1, "closed"]) });
+        await frame();
+        send({ seq: 8, partial: true, head: "h8", rooms: rooms([2, "closed"]) });
         handlers.disconnect();
+        await frame();
         send({ seq: 1, partial: true, head: "old", rooms: rooms([1, "old"]) });
         send({ seq: 2, partial: true, head: "h2", rooms: rooms([2, "new"]) });
         send({ seq: 1, head: "h1", rooms: rooms([1, "closed"], [2, "closed"]) });
+        await frame();
         return pictures;
     }"""
     )
@@ -251,6 +261,7 @@ def test_a_screen_lays_partial_snapshots_over_its_picture(
     assert drawn == [
         [{"seq": 4, "head": "h4", "rooms": [room[0], other[0]]}, [1, 2]],
         [{"seq": 5, "head": "h5", "rooms": [room[1], other[0]]}, [1]],
+        [{"seq": 7, "head": "h7", "rooms": [room[2], other[1]]}, [1, 2]],
         [{"seq": 2, "head": "h2", "rooms": [room[2], other[1]]}, [1, 2]],
     ]
 

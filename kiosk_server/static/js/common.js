@@ -149,35 +149,43 @@ window.Kiosk = (() => {
   }
 
   /* A screen's picture from its snapshots (live.screen_snapshot): a whole one replaces
-     it; a partial one carries only the rooms changed since the push before, laid over
-     it by id, with the other fields. Numbered: one not newer than the picture is
+     it; a partial one carries only the rooms changed since they were last pushed, laid
+     over it by id, with the other fields. Numbered: one not newer than the picture is
      dropped, and partial ones that come before the first whole one since (re)connecting
-     wait for it. draw(picture, rooms) after each change: the rooms to draw again (all of
-     them after a whole snapshot); whatever else the picture holds may have changed. */
+     wait for it. draw(picture, rooms) at the next frame after a change: the rooms to
+     draw again (all of them after a whole snapshot); whatever else the picture holds may
+     have changed. The board gets a push per busy room (up to ~150 a second in a big
+     exam), so pushes that come within one frame are drawn once. */
   function snapshots(socket, name, draw) {
     let picture = null;
     let early = [];
+    let due;  // the room ids to draw at the next frame; null: all; undefined: no frame asked
     const lay = ({ partial, ...part }) => {
       const rooms = new Map(part.rooms.map((r) => [r.id, r]));
       picture = { ...picture, ...part, rooms: picture.rooms.map((r) => rooms.get(r.id) || r) };
     };
+    const frame = () => {
+      const ids = due;
+      due = undefined;
+      if (picture !== null) draw(picture, ids === null ? picture.rooms : picture.rooms.filter((r) => ids.has(r.id)));
+    };
+    const later = (ids) => {
+      if (due === undefined) requestAnimationFrame(frame);
+      due = due === null || ids === null ? null : new Set([...(due || []), ...ids]);
+    };
     socket.on("disconnect", () => { picture = null; early = []; });
     socket.on(name, (view) => {
-      let changed = null;  // null: every room
       if (!view.partial) {
         picture = view;
         for (const part of early) if (part.seq > picture.seq) lay(part);
         early = [];
+        later(null);
       } else if (picture === null) {
         early.push(view);
-        return;
       } else if (view.seq > picture.seq) {
         lay(view);
-        changed = new Set(view.rooms.map((r) => r.id));
-      } else {
-        return;
+        later(view.rooms.map((r) => r.id));
       }
-      draw(picture, changed ? picture.rooms.filter((r) => changed.has(r.id)) : picture.rooms);
     });
   }
 
