@@ -63,10 +63,12 @@ def test_a_busy_room_waits_for_its_gap_and_a_quiet_one_does_not(
     app: Flask, event: Event, room: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A hundred changes in room A within its gap go out as one push at the gap's end;
-    a change in room B meanwhile goes out at once, alone, before it."""
+    a change in room B meanwhile goes out at once, alone, before it. The console gets
+    the same pushes."""
     monkeypatch.setattr(live, "PUSH_GAP_S", 0.5)  # far longer than the acts below take
     a, b = event.rooms["A"], event.rooms["B"]
     boards(room)
+    snapshots(room.organiser, "/organiser", "console")
     with app.app_context():
         publish(room_id=a, tablets=False)
         assert pushes(app).settle()
@@ -76,6 +78,8 @@ def test_a_busy_room_waits_for_its_gap_and_a_quiet_one_does_not(
         publish(room_id=b, tablets=False)
         assert time.monotonic() - started < 0.4  # all within A's gap
     assert [[r["id"] for r in got["rooms"]] for got in boards(room)] == [[a], [b], [a]]
+    console = snapshots(room.organiser, "/organiser", "console")
+    assert [[r["id"] for r in got["rooms"]] for got in console] == [[a], [b], [a]]
 
 
 def test_a_failed_push_is_logged_and_the_next_change_pushes_every_room(
