@@ -10,8 +10,10 @@ the rooms changed since the one before (``Pushes``, ``screen_snapshot``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import socket
 import threading
 import time
 import traceback
@@ -359,11 +361,18 @@ class WholeWrites:
     from there on (simple-websocket#45, fixed upstream after that release). It also sends
     from two places: Engine.IO's writer, and its own reader answering a ping or a close,
     which under gevent may meet the writer waiting on the same socket. So every send
-    here is a ``sendall``, under the connection's own lock."""
+    here is a ``sendall``, under the connection's own lock.
+
+    And each frame goes out at once (``TCP_NODELAY``). With Nagle's algorithm a frame
+    written while the one before is unacknowledged waits for the reader's ACK, which a
+    screen that only reads delays by up to ~40 ms: the board reached ``load.py``'s
+    observers p50 12 / p99 50 ms after the server wrote it, 1.3 / 20 ms without."""
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
         self._lock = threading.Lock()
+        with contextlib.suppress(OSError):  # not TCP: nothing to switch off
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def send(self, data: bytes) -> int:
         with self._lock:

@@ -20,7 +20,7 @@ from flask import Flask
 
 from kiosk_server import create_app
 from kiosk_server.launch import serve_mode
-from kiosk_server.live import store
+from kiosk_server.live import WholeWrites, store
 from kiosk_server.serving import build_gevent_server, build_server
 from rater_client import RaterClient
 from rater_client.drill import OrganiserClient
@@ -222,6 +222,21 @@ def _read_slowly(child: subprocess.Popen, count: int) -> int:
 def test_gevent_sends_each_frame_whole_to_a_slow_reader() -> None:
     """A tablet on weak Wi-Fi reads slowly while the board pushes pile up."""
     assert pushes_read_slowly("whole") == 20
+
+
+def test_a_connection_sends_each_frame_without_waiting_for_the_last_acknowledged() -> None:
+    """With Nagle's algorithm a push written while the last is unacknowledged waits for
+    the reader's ACK, which a screen that only reads delays by up to ~40 ms
+    (performance.md, section 18): the socket every connection sends through
+    (``WholeWrites``, on every connection as the tests above show) has it off."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        with client, accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+            WholeWrites(accepted).send(b"frame")
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            assert client.recv(5) == b"frame"
 
 
 def test_without_it_a_slow_reader_gets_torn_frames() -> None:
