@@ -3,9 +3,10 @@
 Pushes are snapshots built by ``interview`` views, so a screen that missed an event is
 corrected by the next one, and a reconnecting client is brought up to date by the
 snapshot sent at connect. The screens' snapshots (board, console, check-in) cover the
-whole event and cost the most to build and to send, so in bursts they are coalesced (at
-most one per ``PUSH_GAP_S``, and the last state always goes out), and a push carries only
-the rooms changed since the one before (``Pushes``, ``screen_snapshot``).
+whole event and cost the most to build and to send, so in bursts they are coalesced (a
+room at most once per ``PUSH_GAP_S``, and the last state always goes out), and a push
+carries only the rooms changed since they were last pushed (``Pushes``,
+``screen_snapshot``).
 """
 
 from __future__ import annotations
