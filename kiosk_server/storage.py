@@ -591,8 +591,7 @@ class Store:
                 try:
                     self._commit_batch(batch)
                 except BaseException as exc:  # noqa: BLE001 - then nobody is acknowledged
-                    if self.db.conn.in_transaction:
-                        self.db.execute("ROLLBACK")
+                    self.db.rollback()
                     for job in batch:
                         job.error = job.error or exc
         finally:
