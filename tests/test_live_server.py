@@ -70,7 +70,9 @@ def test_python_client_scores_a_round_and_the_observer_sees_it_live(
             rater.wait_for(round_is("open", round_id))
             ack = rater.submit(sheet(analysis, "20", "20"))
             assert ack["ok"] and not ack["duplicate"]
-        board = observer.wait_for(lambda v: v["rooms"][1]["round"]["state"] == "closed")
+        board = observer.wait_for(
+            lambda v: bool(v["rooms"][1]["round"]) and v["rooms"][1]["round"]["state"] == "closed"
+        )
         result = board["rooms"][1]["round"]["result"]
         assert result["rule"] == "all" and result["mean"] == "75.17"  # (70+75.5+80)/3
         with pytest.raises(Refused) as refused:
@@ -202,7 +204,10 @@ def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
         assert {(f["id"], f["state"]) for f in fresh} == {(round_id, "open")}
         for rater in raters[1:]:
             assert rater.submit(sheet("30", "20", "10"))["ok"]
-        view = organiser.wait_for(lambda v: v["rooms"][1]["round"]["state"] == "closed", timeout=20)
+        view = organiser.wait_for(
+            lambda v: bool(v["rooms"][1]["round"]) and v["rooms"][1]["round"]["state"] == "closed",
+            timeout=20,
+        )
         entries = view["rooms"][1]["round"]["result"]["entries"]
         assert [e["total"] for e in entries] == ["66.00", "60.00", "60.00"]
 
