@@ -268,6 +268,55 @@ def test_a_score_made_while_the_server_is_down_survives_a_closed_tab_and_goes_ou
     assert _count(instance, "SELECT COUNT(*) FROM commitment WHERE seat_id = ?", (seat,)) == 1
 
 
+# Makes the tablet's listing of its kept receipts (read from IndexedDB as the page starts)
+# take 1.5 s: time for the socket to connect and the server's view to arrive meanwhile.
+SLOW_RECEIPTS = """(() => {
+  let seal;
+  Object.defineProperty(window, "KioskSeal", {
+    configurable: true,
+    get: () => seal,
+    set(value) {
+      const list = value.list;
+      value.list = async (prefix) => {
+        if (prefix === "receipt:") await new Promise((done) => setTimeout(done, 1500));
+        return list(prefix);
+      };
+      seal = value;
+    },
+  });
+})();"""
+
+
+@pytest.mark.browser
+def test_the_view_sent_at_connect_is_shown_even_while_the_tablet_still_reads_its_disk(
+    browser: Browser,  # noqa: F811
+    instance: Path,
+    event: Event,
+) -> None:
+    """The server sends a tablet its view once, as it connects. A tablet still reading its
+    kept receipts from IndexedDB when the view came had no listener for it yet: it lost
+    the view and showed the page's first words ("waiting for the candidate") with a round
+    open, until the room next changed."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(instance, port)
+    tablet = _enrolled_tablet(browser, url, event.token("B", 1))
+    organiser = OrganiserClient(url, timeout=20)
+    try:
+        organiser.login(PASSWORD)
+        organiser.open_round(organiser.call_next(organiser.room("B")["id"]))
+        expect(tablet.locator("#status-text")).to_have_text("请评分", timeout=10_000)
+        tablet.context.add_init_script(SLOW_RECEIPTS)
+        tablet.reload()
+        expect(tablet.locator("#status-text")).to_have_text("请评分", timeout=10_000)
+        expect(tablet.locator("#sheet")).to_be_visible()
+    finally:
+        organiser.close()
+        tablet.context.close()
+        server.kill()
+        server.wait(timeout=10)
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("closed_tab", [False, True], ids=["tab-open", "tab-closed"])
 def test_a_pending_receipt_reaches_the_tablet_after_a_long_outage(

@@ -332,11 +332,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   // What a closed tab or a power cut left unsent goes first, once connected.
   outbox = await S.list("outbox:");
   for (const entry of outbox) if (entry.event === "reveal") revealQueued.add(entry.round);
+  // Every handler is in place before anything is awaited: a view the server sends at
+  // connect, arriving during an await with nobody listening, would be lost for good (the
+  // tablet showed its page's first words until the room next changed).
   const socket = connect("/rater");
   socket.on("connect", () => { render(); drain(); });
   socket.on("disconnect", () => render());
-  for (const kept of await S.list("receipt:")) checkReceipt(kept);
-  render();
   socket.on("state", async (state) => {
     if (state.round && !(await S.verify(device.serverKey, state.round.statement))) {
       alarm = t("tablet.statement_bad");
@@ -355,4 +356,6 @@ document.addEventListener("DOMContentLoaded", async () => {
     sheet.hidden = true;
     setStatus("closed", t("error.not_authenticated"));
   });
+  for (const kept of await S.list("receipt:")) checkReceipt(kept);
+  render();
 });
