@@ -90,22 +90,6 @@ def _active(db: sqlite_utils.Database, event_id: int) -> dict[str, Any] | None:
     )
 
 
-def _interviews_started(db: sqlite_utils.Database, event_id: int) -> bool:
-    return (
-        next(
-            iter(
-                db.query(
-                    "SELECT 1 AS x FROM round JOIN room ON room.id = round.room_id"
-                    " WHERE room.event_id = ? LIMIT 1",
-                    [event_id],
-                )
-            ),
-            None,
-        )
-        is not None
-    )
-
-
 def start_draw(
     store: Store,
     key: bytes,
@@ -201,7 +185,7 @@ def _pool(db: sqlite_utils.Database, event_id: int, purpose: object) -> tuple[li
 
         members = tie_pool(db, event_id)
         return list(members), members
-    if _interviews_started(db, event_id):
+    if rules.interviews_started(db, event_id):
         raise UserError("lot_after_interviews")
     if _active(db, event_id) is not None:
         raise UserError("lot_in_progress")

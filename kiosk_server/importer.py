@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit import record
+from .rules import interviews_started
 from .storage import Store
 
 KINDS = ("rooms", "posts", "rubric", "candidates", "raters", "draw", "written")
@@ -246,6 +247,18 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                     )
             elif kind == "rubric":
                 _unique(rows, "code")
+                if interviews_started(db, event_id):
+                    # Every tablet view and sealed sheet names the rubric's version.
+                    raise ImportFault(
+                        files["rubric"].name,
+                        None,
+                        None,
+                        "the interviews have begun; the rubric every score was given on"
+                        " cannot change now",
+                    )
+                # A rubric file is the whole rubric: until the first candidate is called it
+                # replaces the one imported before (added to it, the items' order broke).
+                db.execute("DELETE FROM rubric_item WHERE event_id = ?", [event_id])
                 for position, row in enumerate(rows, start=1):
                     maximum, step = row.decimal("max"), row.decimal("step")
                     if maximum % step:

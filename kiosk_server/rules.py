@@ -35,6 +35,19 @@ def load(db: sqlite_utils.Database, event_id: int) -> Settings:
     return Settings() if found is None else settings_from_json(json.loads(found["config"]))
 
 
+def interviews_started(db: sqlite_utils.Database, event_id: int) -> bool:
+    """Whether a candidate of the event has been called: a round exists."""
+    return (
+        _one(
+            db,
+            "SELECT 1 AS x FROM round JOIN room ON room.id = round.room_id"
+            " WHERE room.event_id = ? LIMIT 1",
+            [event_id],
+        )
+        is not None
+    )
+
+
 def frozen_by(db: sqlite_utils.Database, event_id: int) -> str | None:
     """What fixed the settings, or None while they may change: set before the event
     means before the first written mark is entered, the democratic evaluation opens
@@ -45,12 +58,7 @@ def frozen_by(db: sqlite_utils.Database, event_id: int) -> str | None:
         db, "SELECT 1 AS x FROM evaluation WHERE event_id = ? AND state != 'setup'", [event_id]
     ):
         return "evaluation"
-    if _one(
-        db,
-        "SELECT 1 AS x FROM round JOIN room ON room.id = round.room_id"
-        " WHERE room.event_id = ? LIMIT 1",
-        [event_id],
-    ):
+    if interviews_started(db, event_id):
         return "interview"
     return None
 

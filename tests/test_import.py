@@ -11,9 +11,10 @@ from openpyxl import Workbook
 
 from kiosk_server.events import create_event
 from kiosk_server.importer import ImportFault, import_setup
+from kiosk_server.interview import call_candidate
 from kiosk_server.live import store
 
-from .conftest import setup_files, write_csv
+from .conftest import Event, setup_files, write_csv
 
 
 @pytest.fixture
@@ -160,3 +161,33 @@ def test_reimporting_the_same_rooms_is_refused_cleanly(
     import_setup(store(app), event_id, {"rooms": files["rooms"]})
     with pytest.raises(ImportFault, match="conflicts with what is already imported"):
         import_setup(store(app), event_id, {"rooms": files["rooms"]})
+
+
+def rubric_items(app: Flask, event_id: int) -> list[tuple[int, str]]:
+    rows = store(app).rows(
+        "SELECT position, code FROM rubric_item WHERE event_id = ? ORDER BY position", [event_id]
+    )
+    return [(r["position"], r["code"]) for r in rows]
+
+
+def test_a_rubric_file_replaces_the_rubric_until_a_candidate_is_called(
+    app: Flask, event: Event, tmp_path: Path
+) -> None:
+    """Imported again before the interviews, the rubric file is the rubric (added to the
+    one before, the items' positions collided); once a candidate has been called it is
+    refused and the rubric every score was given on stays."""
+    header = ["code", "label_zh", "label_en", "max", "step"]
+    mended = write_csv(
+        tmp_path / "mended.csv",
+        [header, ["views", "观点", "Views", 60, 0.5], ["manner", "仪态", "", 40, 1]],
+    )
+    import_setup(store(app), event.id, {"rubric": mended})
+    assert rubric_items(app, event.id) == [(1, "views"), (2, "manner")]
+    with app.app_context():
+        call_candidate(store(), event.id, event.rooms["A"], None, "test")
+    before, logged = rubric_items(app, event.id), len(event.audit("setup_imported"))
+    again = write_csv(tmp_path / "again.csv", [header, ["extra", "附加", "", 10, 1]])
+    with pytest.raises(ImportFault, match="the interviews have begun"):
+        import_setup(store(app), event.id, {"rubric": again})
+    assert rubric_items(app, event.id) == before
+    assert len(event.audit("setup_imported")) == logged  # nothing of it was kept
