@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -40,6 +40,7 @@ from seal.tokens import derive
 from seal.verify import verify_bundle
 
 from .conftest import PASSWORD, Event, sheet
+from .test_live_server import room_round_is
 
 COUNT = 120  # of each kind, forged and replayed
 
@@ -198,12 +199,6 @@ def forgeries(
         yield way, forged
 
 
-def round_shown(state: str) -> Callable[[dict[str, Any]], bool]:
-    """The console shows room A's round in ``state`` (no round yet while the call's push
-    is on its way: not yet)."""
-    return lambda v: bool(v["rooms"][0]["round"]) and v["rooms"][0]["round"]["state"] == state
-
-
 def test_forged_and_replayed_sheets_and_openings_are_never_accepted(
     app: Flask, event: Event, live: str
 ) -> None:
@@ -219,7 +214,7 @@ def test_forged_and_replayed_sheets_and_openings_are_never_accepted(
         first = organiser.call_next(room)
         organiser.open_round(first)
         captured = [honest[n].commit(sheet(str(30 + n), "20", "20")) for n in range(1, 6)]
-        organiser.wait_for(round_shown("revealing"))
+        organiser.wait_for(room_round_is(0, "revealing"))
 
         # Openings, before anyone has opened: forged over the victims' own connections.
         before, answers = counts(app), Counter()
@@ -247,7 +242,7 @@ def test_forged_and_replayed_sheets_and_openings_are_never_accepted(
         }
         assert not {code for *_, code in answers} & {"internal", "rate_limited"}
         captured.append(honest[5].reveal(first))
-        view = organiser.wait_for(round_shown("closed"))
+        view = organiser.wait_for(room_round_is(0, "closed"))
         assert view["rooms"][0]["round"]["result"]["mean"] == "73.00"  # 72, 73, 74 counted
 
         # Sheets in the next round: one honest replacement, then forged and replayed.
@@ -271,10 +266,10 @@ def test_forged_and_replayed_sheets_and_openings_are_never_accepted(
         # The honest tablets carry on: the round closes, opens and publishes.
         for n in range(1, 6):
             honest[n].commit(sheet(str(18 + 2 * n), "20", "20"))  # 60 .. 68
-        organiser.wait_for(round_shown("revealing"))
+        organiser.wait_for(room_round_is(0, "revealing"))
         for n in range(1, 6):
             honest[n].reveal(second)
-        view = organiser.wait_for(round_shown("closed"))
+        view = organiser.wait_for(room_round_is(0, "closed"))
         assert view["rooms"][0]["round"]["result"]["mean"] == "64.00"
         refused = store(app).row(
             "SELECT COUNT(*) AS n FROM log_leaf WHERE json_extract(data, '$.disposition')"

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,12 @@ def round_is(state: str, round_id: int | None = None):
     return check
 
 
+def room_round_is(index: int, state: str) -> Callable[[dict], bool]:
+    """A board or console shows its ``index``-th room's round in ``state`` (no round yet
+    while a call's push is on its way: not yet)."""
+    return lambda view: round_is(state)(view["rooms"][index])
+
+
 def test_python_client_scores_a_round_and_the_observer_sees_it_live(
     live: str, event: Event
 ) -> None:
@@ -70,9 +76,7 @@ def test_python_client_scores_a_round_and_the_observer_sees_it_live(
             rater.wait_for(round_is("open", round_id))
             ack = rater.submit(sheet(analysis, "20", "20"))
             assert ack["ok"] and not ack["duplicate"]
-        board = observer.wait_for(
-            lambda v: bool(v["rooms"][1]["round"]) and v["rooms"][1]["round"]["state"] == "closed"
-        )
+        board = observer.wait_for(room_round_is(1, "closed"))
         result = board["rooms"][1]["round"]["result"]
         assert result["rule"] == "all" and result["mean"] == "75.17"  # (70+75.5+80)/3
         with pytest.raises(Refused) as refused:
@@ -204,10 +208,7 @@ def test_a_restart_after_kill_9_loses_no_acknowledged_sheet_and_tablets_resume(
         assert {(f["id"], f["state"]) for f in fresh} == {(round_id, "open")}
         for rater in raters[1:]:
             assert rater.submit(sheet("30", "20", "10"))["ok"]
-        view = organiser.wait_for(
-            lambda v: bool(v["rooms"][1]["round"]) and v["rooms"][1]["round"]["state"] == "closed",
-            timeout=20,
-        )
+        view = organiser.wait_for(room_round_is(1, "closed"), timeout=20)
         entries = view["rooms"][1]["round"]["result"]["entries"]
         assert [e["total"] for e in entries] == ["66.00", "60.00", "60.00"]
 
