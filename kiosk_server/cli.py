@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,6 +21,7 @@ from .backup import InstanceBusy, Schedule
 from .enrolment import issue_observer, issue_unissued_seats, pending_tokens
 from .errors import UserError
 from .events import create_event, list_events
+from .i18n import LANGS, translate
 from .importer import KINDS, ImportFault, import_setup, read_rows
 from .launch import ENV as ASYNC_ENV
 from .launch import MODES, SERVE_DEFAULT, prepare
@@ -39,6 +41,14 @@ def _event(event: int | None) -> int:
     listing = ", ".join(f"{e['id']} ({e['name']})" for e in events)
     raise click.ClickException(
         f"this instance holds several events; choose with --event: {listing}"
+    )
+
+
+def _refusal(key: str, message: Callable[[str], str]) -> click.ClickException:
+    """A refusal in each language on a line of its own: who runs the command, and in
+    which language they read, is not known (its other lines are in both too)."""
+    return click.ClickException(
+        "\n".join(translate(key, lang, message=message(lang)) for lang in LANGS)
     )
 
 
@@ -208,7 +218,7 @@ def register(app: Flask) -> None:
         try:
             counts = import_setup(store(), ev, given)
         except ImportFault as exc:
-            raise click.ClickException(f"nothing imported: {exc}") from None
+            raise _refusal("import.refused", exc.message) from None
         issued = issue_unissued_seats(store(), token_key(), ev, "cli")
         for kind, count in counts.items():
             click.echo(f"{kind}: {count} rows")
@@ -430,11 +440,7 @@ def register(app: Flask) -> None:
         try:
             setup_evaluation(ev, groups_file, dimensions, points, grades, validity, "cli")
         except (ImportFault, UserError) as exc:
-            if isinstance(exc, UserError):  # the operator's language is unknown here: both
-                text = " / ".join(exc.payload(lang)["error"]["message"] for lang in ("zh", "en"))
-            else:
-                text = str(exc)
-            raise click.ClickException(f"nothing saved: {text}") from None
+            raise _refusal("import.not_saved", exc.message) from None
         groups, _rules, _state = evaluation.current_setup(store(), ev)
         for group in groups:
             weight = "" if group.weight is None else f", weight {group.weight}"

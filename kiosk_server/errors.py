@@ -21,6 +21,10 @@ class UserError(Exception):
         self.field = field
         self.params = params
 
+    def message(self, lang: str) -> str:
+        """The message alone, in ``lang``."""
+        return str(self.payload(lang)["error"]["message"])
+
     def payload(self, lang: str) -> dict[str, Any]:
         """The error as sent to a client: code, field and the message in ``lang``."""
         params = dict(self.params)

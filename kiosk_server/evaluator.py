@@ -104,7 +104,7 @@ def _refused(err: UserError, action: str) -> Any:
     if err.code == "ballot_unknown":
         limiter("token").failed(client_key())  # guessing tokens is slowed down
     record_refusal(store(), "anonymous", action, err.code)
-    message = err.payload(_lang())["error"]["message"]
+    message = err.message(_lang())
     return render_template("ballot.html", mode="message", error=message), STATUS.get(err.code, 409)
 
 

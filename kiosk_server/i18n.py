@@ -1152,6 +1152,91 @@ CATALOG["en"].update(
     }
 )
 
+# A refused set-up file (`kiosk import`, the evaluation's groups file): where, then why.
+# The command prints both languages, as its other lines (who runs it is not known).
+CATALOG["zh"].update(
+    {
+        "import.at_file": "{file}",
+        "import.at_row": "{file} 第 {row} 行",
+        "import.at_column": "{file} 第 {row} 行“{column}”列",
+        "import.at_header": "{file} 表头“{column}”",
+        "import.fault": "{where}：{message}",
+        "import.refused": "未导入任何内容：{message}",
+        "import.not_saved": "未保存任何内容：{message}",
+        "import.empty": "不能为空",
+        "import.too_long": "超过 {max_len} 个字符",
+        "import.not_whole": "不是整数：“{raw}”",
+        "import.outside": "{value} 不在 {low}–{high} 范围内",
+        "import.not_number": "不是数字：“{raw}”",
+        "import.outside_limit": "{raw} 须大于 0 且不超过 1000",
+        "import.encoding": "既不是 UTF-8 也不是 GBK 编码的文本，请用 Excel 另存为 CSV 或 XLSX",
+        "import.xlsx": "不是可读取的 XLSX 文件（{detail}）",
+        "import.missing_header": "缺少这一列的表头（可写作：{names}）",
+        "import.duplicate": "与第 {of} 行重复",
+        "import.interviews_begun": "面试已经开始：所有评分所依据的评分要素现在不能更改",
+        "import.not_multiple": "满分 {maximum} 不是步长 {step} 的整数倍",
+        "import.unknown_post": "没有岗位代码为“{post}”的岗位",
+        "import.same_post": "与第一志愿是同一岗位",
+        "import.unknown_candidate": "没有报名号为“{value}”的考生",
+        "import.unknown_room": "没有考场代码为“{room}”的考场",
+        "import.no_seat": "考场 {room} 没有“评委{number}”席位",
+        "import.already_interviewed": "该考生已面试，不能重新编号",
+        "import.number_taken": "该抽签号已属于一位已面试的考生",
+        "import.conflict": "与已导入的内容重复（{detail}），请只导入新的行",
+        "import.mark_not_a_number": "不是成绩（数字或“缺考”）：“{value}”",
+        "import.mark_out_of_range": "{value} 不在 0–{full} 范围内",
+        "import.mark_wrong_step": "{value} 不是步长 {step} 的整数倍",
+        "import.same_clerk": (
+            "同一文件（内容完全相同）已为该考生录入过成绩：须由另一名录入员或另一份文件"
+            "第二次录入，成绩才计入"
+        ),
+        "import.entered_twice": "该考生的成绩已有两次录入",
+    }
+)
+CATALOG["en"].update(
+    {
+        "import.at_file": "{file}",
+        "import.at_row": "{file}, row {row}",
+        "import.at_column": "{file}, row {row}, column {column}",
+        "import.at_header": "{file}, row 1, column {column}",
+        "import.fault": "{where}: {message}",
+        "import.refused": "nothing imported: {message}",
+        "import.not_saved": "nothing saved: {message}",
+        "import.empty": "empty",
+        "import.too_long": "longer than {max_len} characters",
+        "import.not_whole": "not a whole number: {raw!r}",
+        "import.outside": "{value} outside {low}..{high}",
+        "import.not_number": "not a number: {raw!r}",
+        "import.outside_limit": "{raw} outside (0, 1000]",
+        "import.encoding": "neither UTF-8 nor GBK text; save it from Excel as CSV or XLSX",
+        "import.xlsx": "not a readable XLSX file ({detail})",
+        "import.missing_header": "missing header ({names})",
+        "import.duplicate": "duplicate of row {of}",
+        "import.interviews_begun": (
+            "the interviews have begun; the rubric every score was given on cannot change now"
+        ),
+        "import.not_multiple": "{maximum} is not a multiple of {step}",
+        "import.unknown_post": "unknown post code {post!r}",
+        "import.same_post": "same post as the first preference",
+        "import.unknown_candidate": "unknown candidate {value!r}",
+        "import.unknown_room": "unknown room code {room!r}",
+        "import.no_seat": "room {room} has no seat {number}",
+        "import.already_interviewed": "already interviewed; cannot re-number",
+        "import.number_taken": "already held by a candidate who has been interviewed",
+        "import.conflict": (
+            "conflicts with what is already imported ({detail}); import new rows only"
+        ),
+        "import.mark_not_a_number": "not a number (or 缺考): {value!r}",
+        "import.mark_out_of_range": "{value} is outside 0..{full}",
+        "import.mark_wrong_step": "{value} is not a multiple of the step {step}",
+        "import.same_clerk": (
+            "this file (the same bytes) already gave a mark for this candidate: a mark counts "
+            "once a clerk, or a different file, enters it a second time"
+        ),
+        "import.entered_twice": "two entries already exist for this candidate",
+    }
+)
+
 # Item codes and field names shown inside error messages get their label when known.
 FIELD_LABELS: dict[str, dict[str, str]] = {
     "zh": {

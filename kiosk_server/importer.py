@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit import record
+from .i18n import CATALOG, translate
 from .rules import interviews_started
 from .storage import Store
 
@@ -69,18 +70,6 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "mark": ("mark", "笔试成绩"),
     },
 }
-# Why a written-marks row is refused, in words (the double-entry codes of ``written``).
-WRITTEN_FAULTS = {
-    "unknown_candidate": "unknown candidate {value!r}",
-    "not_a_number": "not a number (or 缺考): {value!r}",
-    "out_of_range": "{value} is outside 0..{full}",
-    "wrong_step": "{value} is not a multiple of the step {step}",
-    "same_clerk": (
-        "this file (the same bytes) already gave a mark for this candidate: a mark counts "
-        "once a clerk, or a different file, enters it a second time"
-    ),
-    "entered_twice": "two entries already exist for this candidate",
-}
 OPTIONAL = {"unit", "preference2", "room", "seat", "label_en", "conflicts"}
 # Evaluator groups of the democratic evaluation (`kiosk evaluation setup --groups`): read
 # with the same rules as the import files, but saved apart (they are not part of it).
@@ -93,12 +82,39 @@ OPTIONAL = OPTIONAL | {"weight"}
 
 
 class ImportFault(ValueError):
-    """A refused import, pointing at the file, row and column to fix."""
+    """A refused import, pointing at the file, row and column to fix. ``message(lang)``
+    says it in one language (the column by its header in that language, when the file's
+    kind is known); ``str()`` gives Chinese, then English, for a reader who may need
+    either."""
 
-    def __init__(self, file: str, row: int | None, column: str | None, message: str) -> None:
-        where = file + (f", row {row}" if row else "") + (f", column {column}" if column else "")
-        super().__init__(f"{where}: {message}")
-        self.file, self.row, self.column = file, row, column
+    def __init__(
+        self,
+        file: str,
+        row: int | None,
+        column: str | None,
+        code: str,
+        kind: str | None = None,
+        **params: Any,
+    ) -> None:
+        self.file, self.row, self.column, self.kind = file, row, column, kind
+        self.code, self.params = code, params
+        super().__init__(f"{self.message('zh')}\n{self.message('en')}")
+
+    def message(self, lang: str) -> str:
+        names = COLUMNS.get(self.kind or "", {}).get(self.column or "")
+        column = names[1] if names and lang == "zh" else self.column
+        if self.row and column:
+            where = translate("import.at_column", lang, file=self.file, row=self.row, column=column)
+        elif self.row:
+            where = translate("import.at_row", lang, file=self.file, row=self.row)
+        else:
+            where = translate("import.at_file", lang, file=self.file)
+        key = f"import.{self.code}"
+        if key in CATALOG["en"]:
+            why = translate(key, lang, **self.params)
+        else:  # a rule of the written marks' double entry with no words of its own here
+            why = translate(f"error.{self.code}", lang, field=self.column or "")
+        return translate("import.fault", lang, where=where, message=why)
 
 
 @dataclass
@@ -106,16 +122,17 @@ class Row:
     file: str
     number: int
     values: dict[str, str]
+    kind: str | None = None
 
-    def fault(self, column: str, message: str) -> ImportFault:
-        return ImportFault(self.file, self.number, column, message)
+    def fault(self, column: str, code: str, **params: Any) -> ImportFault:
+        return ImportFault(self.file, self.number, column, code, self.kind, **params)
 
     def text(self, column: str, max_len: int = 100) -> str:
         value = self.values.get(column, "")
         if not value and column not in OPTIONAL:
             raise self.fault(column, "empty")
         if len(value) > max_len:
-            raise self.fault(column, f"longer than {max_len} characters")
+            raise self.fault(column, "too_long", max_len=max_len)
         return value
 
     def integer(self, column: str, low: int, high: int) -> int:
@@ -123,9 +140,9 @@ class Row:
         try:
             value = int(raw)
         except ValueError:
-            raise self.fault(column, f"not a whole number: {raw!r}") from None
+            raise self.fault(column, "not_whole", raw=raw) from None
         if not low <= value <= high:
-            raise self.fault(column, f"{value} outside {low}..{high}")
+            raise self.fault(column, "outside", value=value, low=low, high=high)
         return value
 
     def decimal(self, column: str) -> Decimal:
@@ -133,9 +150,9 @@ class Row:
         try:
             value = Decimal(raw)
         except InvalidOperation:
-            raise self.fault(column, f"not a number: {raw!r}") from None
+            raise self.fault(column, "not_number", raw=raw) from None
         if not value.is_finite() or value <= 0 or value > 1000:
-            raise self.fault(column, f"{raw} outside (0, 1000]")
+            raise self.fault(column, "outside_limit", raw=raw)
         return value
 
 
@@ -153,7 +170,7 @@ def _decode(data: bytes, name: str) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError:
-        raise ImportFault(name, None, None, "neither UTF-8 nor GBK text") from None
+        raise ImportFault(name, None, None, "encoding") from None
 
 
 def _raw_rows(path: Path) -> Iterator[list[Any]]:
@@ -163,7 +180,7 @@ def _raw_rows(path: Path) -> Iterator[list[Any]]:
         try:
             book = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a broken file
-            raise ImportFault(path.name, None, None, f"not a readable XLSX file ({exc})") from None
+            raise ImportFault(path.name, None, None, "xlsx", detail=str(exc)) from None
         yield from (list(r) for r in book.worksheets[0].iter_rows(values_only=True))
         book.close()
     else:
@@ -181,14 +198,14 @@ def read_rows(path: Path, kind: str) -> list[Row]:
         if found:
             index[column] = found[0]
         elif column not in OPTIONAL:
-            raise ImportFault(path.name, 1, names[0], f"missing header ({' / '.join(names)})")
+            raise ImportFault(path.name, 1, column, "missing_header", kind, names=" / ".join(names))
     out = []
     for number, raw in enumerate(rows, start=2):
         cells = [_clean(c) for c in raw]
         if not any(cells):
             continue
         values = {c: (cells[i] if i < len(cells) else "") for c, i in index.items()}
-        out.append(Row(path.name, number, values))
+        out.append(Row(path.name, number, values, kind))
     return out
 
 
@@ -199,7 +216,7 @@ def _unique(rows: list[Row], column: str, key: Callable[[Row], Any] | None = Non
         if value in (None, ""):
             continue
         if value in seen:
-            raise row.fault(column, f"duplicate of row {seen[value]}")
+            raise row.fault(column, "duplicate", of=seen[value])
         seen[value] = row.number
 
 
@@ -249,20 +266,14 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                 _unique(rows, "code")
                 if interviews_started(db, event_id):
                     # Every tablet view and sealed sheet names the rubric's version.
-                    raise ImportFault(
-                        files["rubric"].name,
-                        None,
-                        None,
-                        "the interviews have begun; the rubric every score was given on"
-                        " cannot change now",
-                    )
+                    raise ImportFault(files["rubric"].name, None, None, "interviews_begun")
                 # A rubric file is the whole rubric: until the first candidate is called it
                 # replaces the one imported before (added to it, the items' order broke).
                 db.execute("DELETE FROM rubric_item WHERE event_id = ?", [event_id])
                 for position, row in enumerate(rows, start=1):
                     maximum, step = row.decimal("max"), row.decimal("step")
                     if maximum % step:
-                        raise row.fault("step", f"{maximum} is not a multiple of {step}")
+                        raise row.fault("step", "not_multiple", maximum=maximum, step=step)
                     db.execute(
                         "INSERT INTO rubric_item(event_id, position, code, label_zh, label_en,"
                         " max, step) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -283,9 +294,9 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                     prefs = [row.text("preference1", 20), row.text("preference2", 20)]
                     for column, code in zip(("preference1", "preference2"), prefs, strict=True):
                         if code and code not in posts:
-                            raise row.fault(column, f"unknown post code {code!r}")
+                            raise row.fault(column, "unknown_post", post=code)
                     if prefs[0] == prefs[1]:
-                        raise row.fault("preference2", "same post as the first preference")
+                        raise row.fault("preference2", "same_post")
                     cursor = db.execute(
                         "INSERT INTO candidate(event_id, reg_no, name, unit) VALUES (?, ?, ?, ?)",
                         [event_id, row.text("reg_no", 40), row.text("name"), row.text("unit")],
@@ -315,11 +326,11 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                     conflicts_list = conflicts.replace(",", " ").replace("，", " ").split()
                     for reg_no in conflicts_list:
                         if reg_no not in candidates:
-                            raise row.fault("conflicts", f"unknown candidate {reg_no!r}")
+                            raise row.fault("conflicts", "unknown_candidate", value=reg_no)
                     if row.values.get("room") or row.values.get("seat"):
                         room = row.text("room", 20)
                         if room not in rooms:
-                            raise row.fault("room", f"unknown room code {room!r}")
+                            raise row.fault("room", "unknown_room", room=room)
                         number = row.integer("seat", 1, 30)
                         found = next(
                             iter(
@@ -331,7 +342,7 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                             None,
                         )
                         if found is None:
-                            raise row.fault("seat", f"room {room} has no seat {number}")
+                            raise row.fault("seat", "no_seat", room=room, number=number)
                         seat_id = found["id"]
                     db.execute(
                         "INSERT INTO rater(event_id, name, unit, seat_id, conflicts)"
@@ -358,9 +369,9 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                     number = row.integer("draw_number", 1, 100000)
                     reg_no, room = row.text("reg_no", 40), row.text("room", 20)
                     if reg_no not in candidates:
-                        raise row.fault("reg_no", f"unknown candidate {reg_no!r}")
+                        raise row.fault("reg_no", "unknown_candidate", value=reg_no)
                     if room not in rooms:
-                        raise row.fault("room", f"unknown room code {room!r}")
+                        raise row.fault("room", "unknown_room", room=room)
                     if next(
                         iter(
                             db.query(
@@ -370,14 +381,14 @@ def import_files(store: Store, event_id: int, files: dict[str, Path], actor: str
                         ),
                         None,
                     ):
-                        raise row.fault("reg_no", "already interviewed; cannot re-number")
+                        raise row.fault("reg_no", "already_interviewed")
                     try:
                         db.execute(
                             "UPDATE candidate SET draw_number = ?, room_id = ? WHERE id = ?",
                             [number, rooms[room], candidates[reg_no]],
                         )
-                    except sqlite3.IntegrityError as exc:  # held by an interviewed candidate
-                        raise row.fault("draw_number", f"already assigned ({exc})") from None
+                    except sqlite3.IntegrityError:  # held by an interviewed candidate
+                        raise row.fault("draw_number", "number_taken") from None
         if "written" in parsed:
             _written(db, event_id, files["written"], parsed["written"])
         record(
@@ -406,11 +417,13 @@ def _written(db: Any, event_id: int, path: Path, rows: list[Row]) -> None:
     except written.ImportRowError as err:
         rule = written.rule_of(db, event_id)
         _number, reg_no, mark = next(v for v in values if v[0] == err.row)
-        value = reg_no if err.code == "unknown_candidate" else mark
-        text = WRITTEN_FAULTS.get(err.code, err.code).format(
-            value=value, full=rule.full_marks, step=rule.step
-        )
-        raise ImportFault(path.name, err.row, err.column, text) from None
+        code, params = err.code, dict(err.params)
+        if code == "unknown_candidate":
+            params["value"] = reg_no
+        elif code in ("not_a_number", "out_of_range", "wrong_step"):
+            code = f"mark_{code}"
+            params.update(value=mark, full=rule.full_marks, step=rule.step)
+        raise ImportFault(path.name, err.row, err.column, code, "written", **params) from None
 
 
 def setup_snapshot(db: Any, event_id: int) -> dict[str, Any]:
@@ -451,12 +464,8 @@ def wrap_integrity(fn: Callable[..., dict]) -> Callable[..., dict]:
         try:
             return fn(store, event_id, files, actor)
         except sqlite3.IntegrityError as exc:
-            raise ImportFault(
-                ", ".join(p.name for p in files.values()),
-                None,
-                None,
-                f"conflicts with what is already imported ({exc})",
-            ) from None
+            names = ", ".join(p.name for p in files.values())
+            raise ImportFault(names, None, None, "conflict", detail=str(exc)) from None
 
     return wrapped
 

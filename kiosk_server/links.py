@@ -52,15 +52,13 @@ class LinkRole:
         lang = normalise_lang(request.cookies.get("lang"))
         if limiter("token").blocked(client_key()):
             record_refusal(store(), "anonymous", f"enrol_{self.role}", "too_many_attempts")
-            return self.page(
-                token, UserError("too_many_attempts").payload(lang)["error"]["message"]
-            ), 429
+            return self.page(token, UserError("too_many_attempts").message(lang)), 429
         try:
             credential, _found = enrol_observer(store(), token, self.role)
         except UserError as err:
             limiter("token").failed(client_key())
             record_refusal(store(), "anonymous", f"enrol_{self.role}", err.code)
-            return self.page(token, err.payload(lang)["error"]["message"]), 409
+            return self.page(token, err.message(lang)), 409
         publish(tablets=False)
         return with_credential(redirect(url_for(self.landing)), self.cookie, credential)
 

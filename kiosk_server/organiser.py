@@ -486,7 +486,7 @@ def evaluation_save() -> Any:
         record_refusal(
             store(), "organiser", "evaluation_configured", err.code, event=ev, field=err.field
         )
-        message = err.payload(lang)["error"]["message"]
+        message = err.message(lang)
         return _setup_form(kept, texts, state, error=message), 400
     evaluation.publish()
     return redirect(url_for("organiser.evaluation_setup", saved=1))

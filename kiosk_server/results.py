@@ -664,7 +664,7 @@ def organiser_view(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
         try:
             _inputs, results = current(db, event_id)
         except UserError as err:
-            view["error"] = {lang: err.payload(lang)["error"]["message"] for lang in LANGS}
+            view["error"] = {lang: err.message(lang) for lang in LANGS}
         else:
             view["results"] = {
                 "final": results.final,

@@ -205,7 +205,7 @@ def import_rows(
     seen: dict[str, int] = {}
     for number, reg_no, raw in rows:
         if reg_no in seen:
-            raise ImportRowError(number, "reg_no", f"duplicate of row {seen[reg_no]}")
+            raise ImportRowError(number, "reg_no", "duplicate", of=seen[reg_no])
         seen[reg_no] = number
         try:
             take_entry(db, event_id, reg_no, raw, identity, source="import")
@@ -217,9 +217,9 @@ def import_rows(
 class ImportRowError(ValueError):
     """A written-marks row refused: its spreadsheet row, column and the rule broken."""
 
-    def __init__(self, row: int, column: str, code: str) -> None:
+    def __init__(self, row: int, column: str, code: str, **params: Any) -> None:
         super().__init__(f"row {row}, {column}: {code}")
-        self.row, self.column, self.code = row, column, code
+        self.row, self.column, self.code, self.params = row, column, code, params
 
 
 def counts(found: Reconciliation) -> dict[str, int]:

@@ -77,7 +77,13 @@ def test_init_then_import_with_a_bad_row_imports_nothing(tmp_path: Path) -> None
         ]
     )
     assert result.exit_code != 0
-    assert "bad-draw.csv, row 3, column reg_no" in result.output
+    # In both languages, one line each, Chinese first: who runs the command is not known.
+    assert "未导入任何内容：bad-draw.csv 第 3 行“报名号”列：没有报名号为“NOBODY”的考生\n" in (
+        result.output
+    )
+    assert "nothing imported: bad-draw.csv, row 3, column reg_no: unknown candidate 'NOBODY'" in (
+        result.output
+    )
     assert store(app).row("SELECT COUNT(*) AS n FROM room")["n"] == 0
     args = ["import"] + [f"--{kind}={path}" for kind, path in files.items()]
     result = runner.invoke(args=args)

@@ -143,15 +143,51 @@ def test_a_bad_row_names_file_row_and_column_and_imports_nothing(
     before = counts(app)
     with pytest.raises(ImportFault) as fault:
         import_setup(store(app), event_id, files)
-    assert where in str(fault.value)
+    assert where in fault.value.message("en")
+    zh = fault.value.message("zh")
+    assert zh.startswith(f"{kind}.csv 第 ") and "import." not in zh  # its words, not its code
     assert counts(app) == before  # the posts file, valid on its own, was not imported either
+
+
+@pytest.mark.parametrize(
+    ("kind", "rows", "zh"),
+    [
+        (
+            "rooms",
+            [["考场代码", "考场名称", "评委席位数"], ["A", "一室", "七"]],
+            "rooms.csv 第 2 行“评委席位数”列：不是整数：“七”",
+        ),
+        (
+            "posts",
+            [["code", "name"], ["P1", "所长"]],
+            "posts.csv 第 1 行“职数”列：缺少这一列的表头（可写作：seats / 职数）",
+        ),
+        (
+            "raters",
+            [["姓名", "单位", "考场", "席位", "回避考生"], ["张三", "", "A", "9", ""]],
+            "raters.csv 第 2 行“席位”列：考场 A 没有“评委9”席位",
+        ),
+    ],
+)
+def test_a_refusal_reads_in_chinese_with_the_columns_chinese_header(
+    app: Flask, event_id: int, tmp_path: Path, kind: str, rows: list, zh: str
+) -> None:
+    """A township clerk reads the refusal in Chinese first, the column named as the
+    Chinese header (whichever header the file used); English follows on its own line."""
+    rooms = write_csv(tmp_path / "rooms.csv", [["code", "name", "seats"], ["A", "一室", 7]])
+    files = {"rooms": rooms, kind: write_csv(tmp_path / f"{kind}.csv", rows)}
+    with pytest.raises(ImportFault) as fault:
+        import_setup(store(app), event_id, files)
+    assert fault.value.message("zh") == zh
+    assert str(fault.value) == f"{zh}\n{fault.value.message('en')}"
 
 
 def test_undecodable_bytes_are_refused(app: Flask, event_id: int, tmp_path: Path) -> None:
     path = tmp_path / "rooms.csv"
     path.write_bytes(b"code,name,seats\nA,\xff\xfe\xfa,7\n")
-    with pytest.raises(ImportFault, match="neither UTF-8 nor GBK"):
+    with pytest.raises(ImportFault, match="neither UTF-8 nor GBK") as fault:
         import_setup(store(app), event_id, {"rooms": path})
+    assert fault.value.message("zh").startswith("rooms.csv：既不是 UTF-8 也不是 GBK 编码的文本")
 
 
 def test_reimporting_the_same_rooms_is_refused_cleanly(

@@ -289,22 +289,46 @@ def marks_file(folder: Path, rows: list[list[str]], name: str = "marks.csv") -> 
 
 
 @pytest.mark.parametrize(
-    ("rows", "where"),
+    ("rows", "where", "zh"),
     [
-        ([["R001", "88"], ["R999", "70"]], "row 4, column reg_no: unknown candidate 'R999'"),
-        ([["R001", "88"], ["R001", "88"]], "row 4, column reg_no: duplicate of row 3"),
-        ([["R001", "100.5"]], "row 3, column mark: 100.5 is outside 0..100"),
-        ([["R001", "88.3"]], "row 3, column mark: 88.3 is not a multiple of the step 0.5"),
-        ([["R001", "abc"]], "row 3, column mark: not a number (or 缺考): 'abc'"),
+        (
+            [["R001", "88"], ["R999", "70"]],
+            "row 4, column reg_no: unknown candidate 'R999'",
+            "第 4 行“报名号”列：没有报名号为“R999”的考生",
+        ),
+        (
+            [["R001", "88"], ["R001", "88"]],
+            "row 4, column reg_no: duplicate of row 3",
+            "第 4 行“报名号”列：与第 3 行重复",
+        ),
+        (
+            [["R001", "100.5"]],
+            "row 3, column mark: 100.5 is outside 0..100",
+            "第 3 行“笔试成绩”列：100.5 不在 0–100 范围内",
+        ),
+        (
+            [["R001", "88.3"]],
+            "row 3, column mark: 88.3 is not a multiple of the step 0.5",
+            "第 3 行“笔试成绩”列：88.3 不是步长 0.5 的整数倍",
+        ),
+        (
+            [["R001", "abc"]],
+            "row 3, column mark: not a number (or 缺考): 'abc'",
+            "第 3 行“笔试成绩”列：不是成绩（数字或“缺考”）：“abc”",
+        ),
     ],
 )
 def test_a_bad_marks_file_names_the_row_and_imports_nothing(
-    app: Flask, event: Event, tmp_path: Path, rows: list[list[str]], where: str
+    app: Flask, event: Event, tmp_path: Path, rows: list[list[str]], where: str, zh: str
 ) -> None:
+    """The refusal names the row and the column (by its Chinese header in Chinese) and
+    says why, in both languages: Chinese first, as the pages."""
     path = marks_file(tmp_path, [["R002", "92.5"], *rows])
     with app.app_context(), pytest.raises(ImportFault) as caught:
         import_setup(store(), event.id, {"written": path})
-    assert str(caught.value) == f"marks.csv, {where}"
+    assert caught.value.message("en") == f"marks.csv, {where}"
+    assert caught.value.message("zh") == f"marks.csv {zh}"
+    assert str(caught.value) == f"marks.csv {zh}\nmarks.csv, {where}"
     assert store(app).rows("SELECT * FROM written_entry") == []
     assert event.audit("written_entered") == []
 
