@@ -9,13 +9,14 @@ from a submission to the observer board that shows it is measured directly.
 
 The flow is the product's own: the organiser calls a draw number and opens the round,
 each seated rater commits a sealed sheet once, the last commitment closes the round,
-every rater then opens its sheet (as tablets do), and the organiser calls the next
-number. A "score" below is one acknowledged commitment; each also costs an opening
-later. The rooms are out of step, as on the day: at any moment about as many rounds
-close as at any other (``steady_plan``; ``--in-step`` closes every room's round within
-the same second instead, so its 750 openings come as one burst). After a scenario the
-server is stopped and its database read: every acknowledged envelope must be there once
-(``lost``, ``duplicates``).
+every rater then opens its sheet (as tablets do: each at a random moment within
+``OPEN_SPREAD_S`` of the close, ``--openings-at-once`` for all at the same instant), and
+the organiser calls the next number. A "score" below is one acknowledged commitment;
+each also costs an opening later. The rooms are out of step, as on the day: at any
+moment about as many rounds close as at any other (``steady_plan``; ``--in-step`` closes
+every room's round within the same second instead, so its 750 openings come within the
+spread of one another). After a scenario the server is stopped and its database read:
+every acknowledged envelope must be there once (``lost``, ``duplicates``).
 
 Scenarios (each in a fresh instance), one JSON line each:
 
@@ -34,7 +35,7 @@ Scenarios (each in a fresh instance), one JSON line each:
 Usage::
 
     .venv/bin/python benchmarks/load.py [--quick] [--mode gevent|threading] [--in-step]
-        [SCENARIO ...]
+        [--openings-at-once] [SCENARIO ...]
 
 Diagnostics go to stderr; stdout has only the JSON lines.
 """
@@ -619,11 +620,18 @@ def organisers(setup: Setup) -> int:
     return math.ceil(len(setup.rooms) / ROOMS_PER_CONSOLE)
 
 
+# A tablet opens its sheet at a random moment within this many seconds of the close
+# (``OPEN_SPREAD_MS`` in rater_client/static/tablet.js).
+OPEN_SPREAD_S = 0.25
+
+
 class Run:
     """The clients of one scenario against one server."""
 
-    def __init__(self, url: str, setup: Setup | None, echo: bool = False) -> None:
-        self.url, self.setup, self.echo = url, setup, echo
+    def __init__(
+        self, url: str, setup: Setup | None, echo: bool = False, spread: float = OPEN_SPREAD_S
+    ) -> None:
+        self.url, self.setup, self.echo, self.spread = url, setup, echo, spread
         self.stats = Stats()
         self.raters: dict[int, list[Rater]] = {}
         self.observers: list[Observer] = []
@@ -719,6 +727,7 @@ class Run:
         sheet = rater.openings.pop(round_id, None)
         if sheet is None:
             return
+        await asyncio.sleep(random.random() * self.spread)
         ack, _sent, _acked = await rater.send("reveal", {"type": "opening", **sheet["opening"]})
         if not isinstance(ack, dict) or not ack.get("ok"):
             self.stats.error("reveal:" + str(((ack or {}).get("error") or {}).get("code")))
@@ -820,6 +829,7 @@ class Options:
     scale: float = 1.0  # multiplies client counts (the smoke test runs tiny events)
     duration: float | None = None
     in_step: bool = False  # every room's rounds close together (steady_plan)
+    spread: float = OPEN_SPREAD_S  # a tablet's openings: within this long of the close
     work: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
 
     def n(self, count: int, floor: int = 1) -> int:
@@ -872,7 +882,7 @@ async def hold(opts: Options) -> dict[str, Any]:
     )
     seconds = opts.duration or (5 if opts.quick else 20)
     bench = Bench("hold", opts, rooms, seats, 2, screens)
-    run = Run(bench.server.url, bench.setup)
+    run = Run(bench.server.url, bench.setup, spread=opts.spread)
     try:
         started = now()
         await run.connect(seats, screens)
@@ -898,7 +908,7 @@ async def steady(opts: Options) -> dict[str, Any]:
     seconds = opts.duration or (10 if opts.quick else 60)
     rounds = max(1, round(rate * seconds / (rooms * seats)))
     bench = Bench("steady", opts, rooms, seats, rounds + 2, screens)
-    run = Run(bench.server.url, bench.setup)
+    run = Run(bench.server.url, bench.setup, spread=opts.spread)
     try:
         await run.connect(seats, screens)
         clients = run.clients
@@ -930,7 +940,7 @@ async def burst_once(opts: Options, echo: bool, bursts: int) -> tuple[Bench | No
     else:
         bench = Bench("burst", opts, rooms, seats, bursts + 1, screens)
         server, setup = bench.server, bench.setup
-    run = Run(server.url, setup, echo=echo)
+    run = Run(server.url, setup, echo=echo, spread=opts.spread)
     try:
         await run.connect(seats, 0 if echo else screens)
         clients = run.clients
@@ -974,7 +984,7 @@ async def ramp(opts: Options) -> dict[str, Any]:
     rates = [r * opts.scale for r in (25, 50, 100, 150, 300, 450, 600, 800, 1000, 1500, 2000)]
     per_step = 1 if opts.quick else 2
     bench = Bench("ramp", opts, rooms, seats, (per_step + 1) * len(rates) + 1, screens)
-    run = Run(bench.server.url, bench.setup)
+    run = Run(bench.server.url, bench.setup, spread=opts.spread)
     knee: float | None = None
     held: Stats | None = None
     try:
@@ -1016,7 +1026,7 @@ async def reconnect(opts: Options) -> dict[str, Any]:
     rate = 150 * opts.scale
     rounds = 2
     bench = Bench("reconnect", opts, rooms, seats, rounds + 2, screens)
-    run = Run(bench.server.url, bench.setup)
+    run = Run(bench.server.url, bench.setup, spread=opts.spread)
     resync: list[float] = []
     failed = 0
     try:
@@ -1104,6 +1114,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="steady/ramp/reconnect: every room's rounds close together (openings in bursts)",
     )
+    parser.add_argument(
+        "--openings-at-once",
+        action="store_true",
+        help="every tablet opens its sheet the instant its round closes (no spread)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
@@ -1114,6 +1129,7 @@ def main(argv: list[str] | None = None) -> None:
         scale=args.scale,
         duration=args.duration,
         in_step=args.in_step,
+        spread=0.0 if args.openings_at_once else OPEN_SPREAD_S,
     )
     for name in args.scenarios or SCENARIOS:
         say(f"[{name}] start: {conditions()}")

@@ -262,7 +262,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     render();
   }
 
-  /* Open our sealed sheet once the server's signed close statement lists its commitment. */
+  /* Open our sealed sheet once the server's signed close statement lists its commitment,
+     at a random moment within OPEN_SPREAD_MS: every tablet of the room hears the close in
+     the same instant, and their openings arriving together held the server's one thread
+     long enough to delay other rooms' scores (docs/performance.md, section 21). The
+     result shows that much later; the rater is not waiting on it. */
+  const OPEN_SPREAD_MS = 250;
   async function revealOwed(statements) {
     for (const statement of statements || []) {
       if (!(await S.verify(device.serverKey, statement))) { alarm = t("tablet.statement_bad"); render(); return; }
@@ -273,6 +278,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       if (!kept) continue;
       const listed = statement.body.commitments.find((c) => c.seat === view.seat.id);
       if (!listed || listed.commitment !== kept.commitment) { alarm = t("tablet.statement_bad"); render(); return; }
+      await sleep(Math.random() * OPEN_SPREAD_MS);
       await enqueue("reveal", "opening", { type: "opening", ...kept.opening });
     }
   }
