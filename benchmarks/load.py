@@ -628,9 +628,7 @@ OPEN_SPREAD_S = 0.25
 class Run:
     """The clients of one scenario against one server."""
 
-    def __init__(
-        self, url: str, setup: Setup | None, echo: bool = False, spread: float = OPEN_SPREAD_S
-    ) -> None:
+    def __init__(self, url: str, setup: Setup | None, *, spread: float, echo: bool = False) -> None:
         self.url, self.setup, self.echo, self.spread = url, setup, echo, spread
         self.stats = Stats()
         self.raters: dict[int, list[Rater]] = {}
